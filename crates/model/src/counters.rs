@@ -1,0 +1,111 @@
+//! What a server counts, shared between its threads and whoever watches it.
+
+use std::io;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use protocol::Reject;
+
+/// Live counters of one server run. Updated with relaxed atomics: they are
+/// statistics, not synchronisation.
+#[derive(Debug, Default)]
+pub struct Counters {
+    accepted: AtomicU64,
+    rejected: AtomicU64,
+    completed: AtomicU64,
+    errors: AtomicU64,
+    open: AtomicU64,
+}
+
+/// A point-in-time copy of [`Counters`].
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Stats {
+    /// Connections returned by `accept`, including those rejected at once.
+    pub accepted: u64,
+    /// Connections closed without `hello\n`: over `--max-conns`, a bad or
+    /// late handshake, no thread to serve them, or shutting down.
+    pub rejected: u64,
+    /// Handshaken connections that ended cleanly: the client's end-of-stream
+    /// with every byte echoed, the idle timeout, or the end of the grace period.
+    pub completed: u64,
+    /// Handshaken connections that ended on an I/O error (reset, broken pipe).
+    pub errors: u64,
+    /// Connections open right now.
+    pub open: u64,
+}
+
+impl std::fmt::Display for Stats {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "accepted={} rejected={} completed={} errors={}",
+            self.accepted, self.rejected, self.completed, self.errors
+        )
+    }
+}
+
+/// How one connection ended, as far as the counters care.
+#[derive(Debug)]
+pub enum Ending {
+    /// Closed without a reply to the handshake.
+    Rejected(Rejection),
+    /// Echoed until the client's end-of-stream (every byte written back).
+    Completed,
+    /// Closed by the idle timeout.
+    IdleTimeout,
+    /// Closed by the server at the end of the grace period.
+    ShutDown,
+    /// Ended by an I/O error on this connection.
+    Failed(io::Error),
+}
+
+/// Why a connection was closed without `hello\n`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Rejection {
+    /// The handshake itself failed.
+    Handshake(Reject),
+    /// `--max-conns` connections were already open.
+    OverCapacity,
+    /// The server could not start a thread or task for it.
+    NoResources,
+    /// The server was shutting down.
+    ShuttingDown,
+}
+
+impl Counters {
+    /// Copies the current values.
+    pub fn snapshot(&self) -> Stats {
+        Stats {
+            accepted: self.accepted.load(Ordering::Relaxed),
+            rejected: self.rejected.load(Ordering::Relaxed),
+            completed: self.completed.load(Ordering::Relaxed),
+            errors: self.errors.load(Ordering::Relaxed),
+            open: self.open.load(Ordering::Relaxed),
+        }
+    }
+
+    /// `accept` returned a connection.
+    pub fn accepted(&self) {
+        self.accepted.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// A connection starts counting as open.
+    pub fn opened(&self) {
+        self.open.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// A connection that counted as open is closed, and ended like this.
+    pub fn closed(&self, ending: &Ending) {
+        self.open.fetch_sub(1, Ordering::Relaxed);
+        self.ended(ending);
+    }
+
+    /// Records how a connection ended, for one that never counted as open.
+    pub fn ended(&self, ending: &Ending) {
+        let counter = match ending {
+            Ending::Rejected(_) => &self.rejected,
+            Ending::Completed | Ending::IdleTimeout | Ending::ShutDown => &self.completed,
+            Ending::Failed(_) => &self.errors,
+        };
+        counter.fetch_add(1, Ordering::Relaxed);
+    }
+}

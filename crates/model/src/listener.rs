@@ -1,0 +1,193 @@
+//! Binding a listener, and the blocking accept loop with its error policy.
+//!
+//! Accept errors come in three kinds. Out of descriptors or kernel memory
+//! (EMFILE, ENFILE, ENOBUFS, ENOMEM): the pending connection stays in the
+//! backlog and accepting again at once would spin, so back off, keep serving
+//! the open connections, and retry. Errors about the one pending connection
+//! (ECONNABORTED, EPROTO, network errors): retry at once. Anything else
+//! means the listener itself is broken, and `serve` returns it.
+
+use std::io;
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::time::Duration;
+
+use socket2::{Domain, Protocol, SockRef, Socket, Type};
+
+use crate::Shutdown;
+
+/// Requested listen backlog; the kernel caps it at `net.core.somaxconn`.
+/// A deep backlog lets a burst of connects wait for a slow accept loop
+/// instead of being dropped and retried by the client a second later.
+const BACKLOG: i32 = 65_535;
+
+/// Binds a TCP listener the way every model and test should: `SO_REUSEADDR`
+/// (restart without waiting out TIME_WAIT) and a deep backlog.
+pub fn bind(addr: SocketAddr) -> io::Result<TcpListener> {
+    bind_with(addr, false)
+}
+
+/// Like [`bind`], plus `SO_REUSEPORT`, so that several event loops can each
+/// own a listener on the same port and the kernel spreads connections
+/// between them (thread-per-core sharding).
+pub fn bind_reuseport(addr: SocketAddr) -> io::Result<TcpListener> {
+    bind_with(addr, true)
+}
+
+fn bind_with(addr: SocketAddr, reuse_port: bool) -> io::Result<TcpListener> {
+    let socket = Socket::new(Domain::for_address(addr), Type::STREAM, Some(Protocol::TCP))?;
+    socket.set_reuse_address(true)?;
+    if reuse_port {
+        socket.set_reuse_port(true)?;
+    }
+    socket.bind(&addr.into())?;
+    socket.listen(BACKLOG)?;
+    Ok(socket.into())
+}
+
+/// True for accept errors that mean "out of descriptors or kernel memory":
+/// retrying at once would spin, so back off.
+pub fn is_resource_exhaustion(err: &io::Error) -> bool {
+    matches!(
+        err.raw_os_error(),
+        Some(libc::EMFILE | libc::ENFILE | libc::ENOBUFS | libc::ENOMEM)
+    )
+}
+
+/// True for accept errors that concern only the one pending connection
+/// (accept(2): treat them like EAGAIN and retry).
+pub fn is_per_connection_accept_error(err: &io::Error) -> bool {
+    err.kind() == io::ErrorKind::Interrupted
+        || err.kind() == io::ErrorKind::ConnectionAborted
+        || matches!(
+            err.raw_os_error(),
+            Some(
+                libc::EPROTO
+                    | libc::EPERM
+                    | libc::ENOPROTOOPT
+                    | libc::EHOSTDOWN
+                    | libc::ENONET
+                    | libc::EHOSTUNREACH
+                    | libc::EOPNOTSUPP
+                    | libc::ENETDOWN
+                    | libc::ENETUNREACH
+            )
+        )
+}
+
+/// Exponential back-off for accept under descriptor exhaustion: 1 ms
+/// doubling to 100 ms, so a saturated server sleeps instead of spinning but
+/// still notices freed descriptors within a tenth of a second.
+#[derive(Debug, Clone)]
+pub struct Backoff {
+    next: Duration,
+}
+
+impl Backoff {
+    const FIRST: Duration = Duration::from_millis(1);
+    const MAX: Duration = Duration::from_millis(100);
+
+    /// A back-off that has not failed yet.
+    pub fn new() -> Self {
+        Backoff { next: Self::FIRST }
+    }
+
+    /// The delay before the next retry; each call doubles the one after.
+    pub fn next_delay(&mut self) -> Duration {
+        let delay = self.next;
+        self.next = (self.next * 2).min(Self::MAX);
+        delay
+    }
+
+    /// A retry succeeded: start again from the shortest delay.
+    pub fn reset(&mut self) {
+        self.next = Self::FIRST;
+    }
+}
+
+impl Default for Backoff {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+/// Accepts connections on a blocking listener until `shutdown` is
+/// triggered, handing each to `on_accept`.
+///
+/// A shutdown wakes the blocked `accept` by shutting the listening socket
+/// down (Linux then fails `accept` with EINVAL), so no thread polls a flag.
+pub fn accept_loop(
+    listener: &TcpListener,
+    shutdown: &Shutdown,
+    mut on_accept: impl FnMut(TcpStream),
+) -> io::Result<()> {
+    let waker = listener.try_clone()?;
+    shutdown.on_trigger(move || {
+        // Failing here only means the listener is already closed.
+        let _ = SockRef::from(&waker).shutdown(std::net::Shutdown::Read);
+    });
+    let mut backoff = Backoff::new();
+    loop {
+        let result = listener.accept();
+        if shutdown.is_triggered() {
+            // A connection accepted in the race with shutdown is dropped:
+            // closing without `hello\n` tells the client it was not served.
+            return Ok(());
+        }
+        match result {
+            Ok((stream, _peer)) => {
+                backoff.reset();
+                on_accept(stream);
+            }
+            Err(err) if is_resource_exhaustion(&err) => {
+                shutdown.wait_timeout(backoff.next_delay());
+            }
+            Err(err) if is_per_connection_accept_error(&err) => {}
+            Err(err) => return Err(err),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Instant;
+
+    #[test]
+    fn shutdown_wakes_a_blocked_accept() {
+        let listener = bind("127.0.0.1:0".parse().unwrap()).unwrap();
+        let shutdown = Shutdown::new();
+        let remote = shutdown.clone();
+        let started = Instant::now();
+        let stopper = std::thread::spawn(move || {
+            std::thread::sleep(Duration::from_millis(50));
+            remote.trigger();
+        });
+        let mut accepted = 0;
+        accept_loop(&listener, &shutdown, |_| accepted += 1).unwrap();
+        stopper.join().unwrap();
+        assert_eq!(accepted, 0);
+        assert!(started.elapsed() < Duration::from_secs(5));
+    }
+
+    #[test]
+    fn backoff_doubles_up_to_its_cap_and_resets() {
+        let mut backoff = Backoff::new();
+        let delays: Vec<_> = (0..10).map(|_| backoff.next_delay()).collect();
+        assert_eq!(delays[0], Duration::from_millis(1));
+        assert_eq!(delays[1], Duration::from_millis(2));
+        assert_eq!(*delays.last().unwrap(), Duration::from_millis(100));
+        backoff.reset();
+        assert_eq!(backoff.next_delay(), Duration::from_millis(1));
+    }
+
+    #[test]
+    fn exhaustion_is_told_apart_from_per_connection_errors() {
+        let emfile = io::Error::from_raw_os_error(libc::EMFILE);
+        let aborted = io::Error::from_raw_os_error(libc::ECONNABORTED);
+        let invalid = io::Error::from_raw_os_error(libc::EINVAL);
+        assert!(is_resource_exhaustion(&emfile));
+        assert!(!is_per_connection_accept_error(&emfile));
+        assert!(is_per_connection_accept_error(&aborted));
+        assert!(!is_resource_exhaustion(&invalid) && !is_per_connection_accept_error(&invalid));
+    }
+}

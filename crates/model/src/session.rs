@@ -1,0 +1,105 @@
+//! One connection served start to finish with blocking `std::net` I/O: the
+//! session every thread-based model runs, whatever thread it runs on.
+//!
+//! Timeouts are socket timeouts. The handshake deadline is absolute, so each
+//! read waits only for what is left of it; after the handshake both the read
+//! and the write timeout are the idle timeout, which is exactly "no byte in
+//! either direction for that long". Backpressure is free: the thread does not
+//! read again until `write_all` has handed the last chunk to the kernel, so at
+//! most one buffer of echo data is ever held.
+
+use std::io::{self, Read, Write};
+use std::net::TcpStream;
+use std::time::{Duration, Instant};
+
+use protocol::{Handshake, MAX_LINE, Progress, REPLY, Reject};
+
+use crate::counters::Rejection;
+use crate::{Config, Ending};
+
+/// Serves `stream` under `config`: the handshake, then echo until the client's
+/// end-of-stream, the idle timeout or an error.
+pub fn serve(mut stream: &TcpStream, config: &Config) -> Ending {
+    // Echo is request-sized writes where latency matters; Nagle would hold
+    // them back for the peer's delayed ACK.
+    let _ = stream.set_nodelay(true);
+    let leftover = match handshake(stream, config.handshake_timeout) {
+        Ok(leftover) => leftover,
+        Err(ending) => return ending,
+    };
+    if let Err(err) = set_timeouts(stream, config.idle_timeout) {
+        return Ending::Failed(err);
+    }
+    let mut first = Vec::with_capacity(REPLY.len() + leftover.len());
+    first.extend_from_slice(REPLY);
+    first.extend_from_slice(&leftover);
+    if let Err(err) = stream.write_all(&first) {
+        return io_ending(err);
+    }
+    let mut buffer = vec![0; config.buffer.max(1)];
+    loop {
+        let n = match stream.read(&mut buffer) {
+            Ok(0) => return Ending::Completed,
+            Ok(n) => n,
+            Err(err) if err.kind() == io::ErrorKind::Interrupted => continue,
+            Err(err) => return io_ending(err),
+        };
+        if let Err(err) = stream.write_all(&buffer[..n]) {
+            return io_ending(err);
+        }
+    }
+}
+
+/// Reads until the handshake line is complete; returns the pipelined bytes
+/// that followed it, or how the connection ended instead.
+fn handshake(mut stream: &TcpStream, timeout: Duration) -> Result<Vec<u8>, Ending> {
+    let deadline = Instant::now() + timeout;
+    let mut parser = Handshake::new();
+    // The line is at most MAX_LINE bytes, so a read never takes more than
+    // MAX_LINE - 1 echo bytes with it.
+    let mut chunk = [0u8; MAX_LINE];
+    loop {
+        let left = deadline.saturating_duration_since(Instant::now());
+        if left.is_zero() {
+            return Err(rejected(Reject::Timeout));
+        }
+        stream.set_read_timeout(Some(left)).map_err(Ending::Failed)?;
+        let n = match stream.read(&mut chunk) {
+            Ok(0) => return Err(rejected(Reject::EndOfStream)),
+            Ok(n) => n,
+            Err(err) if is_timeout(&err) => return Err(rejected(Reject::Timeout)),
+            Err(err) if err.kind() == io::ErrorKind::Interrupted => continue,
+            Err(err) => return Err(Ending::Failed(err)),
+        };
+        match parser.feed(&chunk[..n]) {
+            Progress::NeedMore => {}
+            Progress::Accepted { leftover } => return Ok(leftover.to_vec()),
+            Progress::Rejected(why) => return Err(rejected(why)),
+        }
+    }
+}
+
+fn set_timeouts(stream: &TcpStream, idle: Option<Duration>) -> io::Result<()> {
+    stream.set_read_timeout(idle)?;
+    stream.set_write_timeout(idle)
+}
+
+fn rejected(why: Reject) -> Ending {
+    Ending::Rejected(Rejection::Handshake(why))
+}
+
+/// A socket timeout surfaces as `WouldBlock` (EAGAIN) on Linux and `TimedOut` elsewhere.
+fn is_timeout(err: &io::Error) -> bool {
+    matches!(
+        err.kind(),
+        io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
+    )
+}
+
+fn io_ending(err: io::Error) -> Ending {
+    if is_timeout(&err) {
+        Ending::IdleTimeout
+    } else {
+        Ending::Failed(err)
+    }
+}
