@@ -19,7 +19,11 @@ macro_rules! ensure {
 
 /// Every case, in the order the generated tests list them.
 pub static CASES: &[Case] = &[
-    case("basic_echo", "hello, then bytes come back in order", basic_echo),
+    case(
+        "basic_echo",
+        "hello, then bytes come back in order",
+        basic_echo,
+    ),
     case(
         "handshake_whitespace",
         "`hello\\r\\n`, ` hello \\n` and tabs are accepted",
@@ -140,7 +144,12 @@ fn basic_echo(model: &Model) -> Check {
 
 fn handshake_whitespace(model: &Model) -> Check {
     let server = Server::start(model, config())?;
-    for line in [&b"hello\r\n"[..], b" hello \n", b"\thello\t\r\n", b"hello \t \n"] {
+    for line in [
+        &b"hello\r\n"[..],
+        b" hello \n",
+        b"\thello\t\r\n",
+        b"hello \t \n",
+    ] {
         let mut client = Client::connect(server.addr())?;
         client.send(line)?;
         client
@@ -302,7 +311,10 @@ fn large_echo_half_close(model: &Model) -> Check {
         .map_err(|e| format!("sending 1 MiB: {e}"))?;
     drop(client);
     let (stats, _) = server.stop()?;
-    ensure!(stats.completed == 1, "expected 1 completed, counted {stats}");
+    ensure!(
+        stats.completed == 1,
+        "expected 1 completed, counted {stats}"
+    );
     Ok(())
 }
 
@@ -379,7 +391,10 @@ fn concurrent_connections(model: &Model) -> Check {
         client.expect_reply().map_err(|e| format!("#{i}: {e}"))?;
     }
     let open = server.stats().open;
-    ensure!(open == N as u64, "{N} clients handshaken, but the server counts {open} open");
+    ensure!(
+        open == N as u64,
+        "{N} clients handshaken, but the server counts {open} open"
+    );
     for (i, client) in clients.iter_mut().enumerate() {
         client
             .echo(format!("client {i} of {N}").as_bytes())
@@ -391,7 +406,10 @@ fn concurrent_connections(model: &Model) -> Check {
     }
     drop(clients);
     let (stats, _) = server.stop()?;
-    ensure!(stats.completed == N as u64, "expected {N} completed, counted {stats}");
+    ensure!(
+        stats.completed == N as u64,
+        "expected {N} completed, counted {stats}"
+    );
     Ok(())
 }
 
@@ -489,12 +507,19 @@ fn max_conns(model: &Model) -> Check {
     let mut over = Client::connect(server.addr())?;
     over.expect_closed()
         .map_err(|e| format!("connection {} with --max-conns {MAX}: {e}", MAX + 1))?;
-    ensure!(server.stats().rejected == 1, "expected 1 rejected, counted {}", server.stats());
+    ensure!(
+        server.stats().rejected == 1,
+        "expected 1 rejected, counted {}",
+        server.stats()
+    );
 
     let mut first = held.remove(0);
     first.half_close()?;
     first.expect_closed()?;
-    wait_for(|| server.stats().open < MAX as u64, "the closed connection to be counted")?;
+    wait_for(
+        || server.stats().open < MAX as u64,
+        "the closed connection to be counted",
+    )?;
     let mut next = Client::handshaken(server.addr()).map_err(|e| format!("after one left: {e}"))?;
     next.echo(b"room again")?;
     drop((held, over, next));
@@ -515,7 +540,10 @@ fn graceful_shutdown(model: &Model) -> Check {
             Ok(()) => {}
             Err(_) => {
                 let closed = late.expect_closed();
-                ensure!(closed.is_ok(), "a client connecting after the shutdown was served");
+                ensure!(
+                    closed.is_ok(),
+                    "a client connecting after the shutdown was served"
+                );
             }
         }
     }
@@ -528,7 +556,10 @@ fn graceful_shutdown(model: &Model) -> Check {
         took < grace,
         "serve took {took:?} to return after its last connection finished (grace {grace:?})"
     );
-    ensure!(stats.completed == 1, "expected 1 completed, counted {stats}");
+    ensure!(
+        stats.completed == 1,
+        "expected 1 completed, counted {stats}"
+    );
 
     let grace = Duration::from_millis(500);
     let server = Server::start(model, Config { grace, ..config() })?;
@@ -572,7 +603,9 @@ fn never_reading_client(model: &Model) -> Check {
         }
         written
     });
-    let written = pushing.join().map_err(|_| "the writer panicked".to_string())?;
+    let written = pushing
+        .join()
+        .map_err(|_| "the writer panicked".to_string())?;
     ensure!(
         written < bound,
         "a client that never reads pushed {written} bytes into the server (bound {bound}): no backpressure"
@@ -643,9 +676,9 @@ fn served_in_turn(model: &Model, config: Config, limit: usize, needed: usize) ->
         .collect::<Result<Vec<_>, _>>()?;
     let mut waiting = Client::connect(server.addr())?;
     waiting.send(b"hello\n")?;
-    waiting.expect_silence(HELD_BACK).map_err(|e| {
-        format!("client {} of a model bounded at {limit}: {e}", limit + 1)
-    })?;
+    waiting
+        .expect_silence(HELD_BACK)
+        .map_err(|e| format!("client {} of a model bounded at {limit}: {e}", limit + 1))?;
     let mut first = held.remove(0);
     first.half_close()?;
     first.expect_closed()?;

@@ -85,7 +85,8 @@ impl Client {
 
     /// Reads the server's handshake reply, `hello\n`.
     pub fn expect_reply(&mut self) -> Check {
-        self.expect(REPLY).map_err(|e| format!("handshake reply: {e}"))
+        self.expect(REPLY)
+            .map_err(|e| format!("handshake reply: {e}"))
     }
 
     /// Sends `bytes` and reads them back.

@@ -4,7 +4,7 @@
 //! Every model crate runs the whole suite from its `tests/` folder with one
 //! line, and gets one `#[test]` per case:
 //!
-//! ```ignore
+//! ```text
 //! conformance::tests!(model_blocking::MODEL);
 //! ```
 //!

@@ -63,7 +63,9 @@ fn handshake(mut stream: &TcpStream, timeout: Duration) -> Result<Vec<u8>, Endin
         if left.is_zero() {
             return Err(rejected(Reject::Timeout));
         }
-        stream.set_read_timeout(Some(left)).map_err(Ending::Failed)?;
+        stream
+            .set_read_timeout(Some(left))
+            .map_err(Ending::Failed)?;
         let n = match stream.read(&mut chunk) {
             Ok(0) => return Err(rejected(Reject::EndOfStream)),
             Ok(n) => n,

@@ -273,7 +273,10 @@ mod tests {
     #[test]
     fn end_of_stream_after_acceptance_is_not_a_rejection() {
         let mut handshake = Handshake::new();
-        assert!(matches!(handshake.feed(b"hello\n"), Progress::Accepted { .. }));
+        assert!(matches!(
+            handshake.feed(b"hello\n"),
+            Progress::Accepted { .. }
+        ));
         assert!(handshake.is_accepted());
         assert_eq!(handshake.end_of_stream(), None);
     }
@@ -281,11 +284,20 @@ mod tests {
     #[test]
     fn a_verdict_is_sticky() {
         let mut handshake = Handshake::new();
-        assert_eq!(handshake.feed(b"nope\n"), Progress::Rejected(Reject::NotHello));
-        assert_eq!(handshake.feed(b"hello\n"), Progress::Rejected(Reject::NotHello));
+        assert_eq!(
+            handshake.feed(b"nope\n"),
+            Progress::Rejected(Reject::NotHello)
+        );
+        assert_eq!(
+            handshake.feed(b"hello\n"),
+            Progress::Rejected(Reject::NotHello)
+        );
 
         let mut handshake = Handshake::new();
-        assert_eq!(handshake.feed(b"hello\nab"), Progress::Accepted { leftover: b"ab" });
+        assert_eq!(
+            handshake.feed(b"hello\nab"),
+            Progress::Accepted { leftover: b"ab" }
+        );
         assert_eq!(handshake.feed(b"cd"), Progress::Accepted { leftover: b"" });
     }
 }

@@ -6,9 +6,12 @@
 
 use protocol::{Handshake, MAX_LINE, Progress, Reject};
 
+/// The pipelined echo bytes, or why the handshake was rejected.
+type Verdict = Result<Vec<u8>, Reject>;
+
 /// Each input with what the server must conclude from it: `Ok(leftover)` or
 /// `Err(why)` (end-of-stream is applied after the last byte).
-fn corpus() -> Vec<(Vec<u8>, Result<Vec<u8>, Reject>)> {
+fn corpus() -> Vec<(Vec<u8>, Verdict)> {
     let padded_ok = [vec![b' '; MAX_LINE - 6], b"hello\n".to_vec()].concat();
     let padded_long = [vec![b' '; MAX_LINE - 5], b"hello\n".to_vec()].concat();
     let all_bytes: Vec<u8> = (0..=255u8).collect();
@@ -19,7 +22,10 @@ fn corpus() -> Vec<(Vec<u8>, Result<Vec<u8>, Reject>)> {
         (b"hello\nping".to_vec(), Ok(b"ping".to_vec())),
         (b"hello\r\nhello\n".to_vec(), Ok(b"hello\n".to_vec())),
         (b"hello\n\n\n".to_vec(), Ok(b"\n\n".to_vec())),
-        ([&b"hello\n"[..], &all_bytes].concat(), Ok(all_bytes.clone())),
+        (
+            [&b"hello\n"[..], &all_bytes].concat(),
+            Ok(all_bytes.clone()),
+        ),
         (padded_ok.clone(), Ok(vec![])),
         ([padded_ok, b"tail".to_vec()].concat(), Ok(b"tail".to_vec())),
         (padded_long, Err(Reject::TooLong)),
@@ -40,7 +46,7 @@ fn corpus() -> Vec<(Vec<u8>, Result<Vec<u8>, Reject>)> {
 }
 
 /// Feeds `chunks` in order, then end-of-stream, collecting the leftover bytes.
-fn run(chunks: &[&[u8]]) -> Result<Vec<u8>, Reject> {
+fn run(chunks: &[&[u8]]) -> Verdict {
     let mut handshake = Handshake::new();
     let mut leftover: Option<Vec<u8>> = None;
     for chunk in chunks {
@@ -56,7 +62,9 @@ fn run(chunks: &[&[u8]]) -> Result<Vec<u8>, Reject> {
     }
     match leftover {
         Some(echo) => Ok(echo),
-        None => Err(handshake.end_of_stream().expect("not accepted, so rejected")),
+        None => Err(handshake
+            .end_of_stream()
+            .expect("not accepted, so rejected")),
     }
 }
 
@@ -86,7 +94,11 @@ fn every_three_way_split_gives_the_same_verdict() {
         for first in 0..=n {
             for second in first..=n {
                 let chunks = [&input[..first], &input[first..second], &input[second..]];
-                assert_eq!(run(&chunks), expected, "input {input:?} cuts {first},{second}");
+                assert_eq!(
+                    run(&chunks),
+                    expected,
+                    "input {input:?} cuts {first},{second}"
+                );
             }
         }
     }

@@ -1,0 +1,134 @@
+//! The command line, and the one-line errors it gives when it is wrong.
+
+use std::net::SocketAddr;
+use std::num::NonZeroUsize;
+use std::time::Duration;
+
+use clap::builder::{PossibleValue, PossibleValuesParser};
+use clap::{Args, Parser, Subcommand};
+
+use crate::models::MODELS;
+use crate::units;
+
+/// Concurrency models side by side on one echo protocol, under C10k load.
+#[derive(Debug, Parser)]
+#[command(name = "c10k", version, propagate_version = true)]
+pub struct Cli {
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// The subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Serve the echo+handshake protocol with one concurrency model.
+    Serve(ServeArgs),
+}
+
+/// `c10k serve`: the flags of PROTOCOL.md section 3, plus model-specific knobs.
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    /// The concurrency model to serve with.
+    #[arg(value_parser = model_names())]
+    pub model: String,
+
+    /// Address to listen on; port 0 picks a free port.
+    #[arg(long, value_name = "HOST:PORT", default_value = protocol::DEFAULT_ADDR)]
+    pub addr: SocketAddr,
+
+    /// Worker threads or event loops [default: the model's own].
+    #[arg(long, value_name = "N")]
+    pub workers: Option<NonZeroUsize>,
+
+    /// Connections beyond this many open ones are closed at once [default:
+    /// the open-file limit less a reserve].
+    #[arg(long, value_name = "N", value_parser = positive_count)]
+    pub max_conns: Option<usize>,
+
+    /// The handshake line must be complete this long after the connection is served.
+    #[arg(long, value_name = "SECS", default_value = "5", value_parser = units::parse_duration)]
+    pub handshake_timeout: Duration,
+
+    /// Close connections with no traffic for this long; 0 never does.
+    #[arg(long, value_name = "SECS", default_value = "0", value_parser = units::parse_duration)]
+    pub idle_timeout: Duration,
+
+    /// Most not-yet-echoed bytes held per connection (units: KiB, MiB).
+    #[arg(long, value_name = "BYTES", default_value = "16KiB", value_parser = positive_bytes)]
+    pub buffer: usize,
+
+    /// After SIGINT/SIGTERM, how long open connections may still finish.
+    #[arg(long, value_name = "SECS", default_value = "5", value_parser = units::parse_duration)]
+    pub grace: Duration,
+
+    /// Stack size of each connection thread (thread-per-conn only) [default: 64KiB].
+    #[arg(long, value_name = "BYTES", value_parser = positive_bytes)]
+    pub stack_size: Option<usize>,
+}
+
+/// Every model, with its summary shown by `--help`.
+fn model_names() -> PossibleValuesParser {
+    PossibleValuesParser::new(
+        MODELS
+            .iter()
+            .map(|model| PossibleValue::new(model.name).help(model.summary)),
+    )
+}
+
+fn positive_count(text: &str) -> Result<usize, String> {
+    match units::parse_count(text)? {
+        0 => Err("must be at least 1".into()),
+        n => Ok(n),
+    }
+}
+
+fn positive_bytes(text: &str) -> Result<usize, String> {
+    match units::parse_bytes(text)? {
+        0 => Err("must be at least 1 byte".into()),
+        n => Ok(n),
+    }
+}
+
+/// Squeezes a clap error into one line: its message and any hint that
+/// follows it, without the usage block.
+pub fn one_line(error: &clap::Error) -> String {
+    let rendered = error.render().to_string();
+    let message: Vec<&str> = rendered
+        .lines()
+        .take_while(|line| !line.trim().is_empty())
+        .map(str::trim)
+        .collect();
+    let message = message.join(" ");
+    message
+        .strip_prefix("error: ")
+        .unwrap_or(&message)
+        .to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    #[test]
+    fn the_command_line_is_well_formed() {
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn errors_fit_on_one_line() {
+        for argv in [
+            &["c10k", "serve", "nosuchmodel"][..],
+            &["c10k", "serve", "blocking", "--workers", "many"],
+            &["c10k", "serve", "blocking", "--bogus"],
+            &["c10k", "serve"],
+        ] {
+            let error = Cli::try_parse_from(argv).unwrap_err();
+            let line = one_line(&error);
+            assert!(!line.is_empty() && !line.contains('\n'), "{argv:?}: {line}");
+        }
+        let error = Cli::try_parse_from(["c10k", "serve", "nosuchmodel"]).unwrap_err();
+        assert!(one_line(&error).contains("possible values: blocking"));
+    }
+}

@@ -1,0 +1,115 @@
+//! Command-line values with units: `16KiB`, `10k`, `500ms`.
+//!
+//! Sizes use binary multiples (`K`, `KiB` = 1024) because buffers are sized
+//! in pages; counts use decimal ones (`10k` = 10,000) because people count
+//! connections that way. Durations without a unit are seconds, as
+//! PROTOCOL.md writes `SECS`, and may be fractional.
+
+use std::time::Duration;
+
+/// Parses a byte size: `16384`, `16K`, `16KiB`, `4M`, `1MiB`, `1G`.
+pub fn parse_bytes(text: &str) -> Result<usize, String> {
+    let (number, unit) = split_unit(text);
+    let multiplier: u64 = match unit.to_ascii_lowercase().as_str() {
+        "" | "b" => 1,
+        "k" | "kib" => 1 << 10,
+        "m" | "mib" => 1 << 20,
+        "g" | "gib" => 1 << 30,
+        "kb" => 1_000,
+        "mb" => 1_000_000,
+        "gb" => 1_000_000_000,
+        _ => {
+            return Err(format!(
+                "unknown size unit '{unit}' (use B, KiB, MiB or GiB)"
+            ));
+        }
+    };
+    let value: u64 = number
+        .parse()
+        .map_err(|_| format!("'{text}' is not a size in bytes"))?;
+    value
+        .checked_mul(multiplier)
+        .and_then(|v| usize::try_from(v).ok())
+        .ok_or_else(|| format!("'{text}' is too large"))
+}
+
+/// Parses a count: `100`, `10k`, `1m`.
+pub fn parse_count(text: &str) -> Result<usize, String> {
+    let (number, unit) = split_unit(text);
+    let multiplier: u64 = match unit.to_ascii_lowercase().as_str() {
+        "" => 1,
+        "k" => 1_000,
+        "m" => 1_000_000,
+        _ => return Err(format!("unknown count unit '{unit}' (use k or m)")),
+    };
+    let value: u64 = number
+        .parse()
+        .map_err(|_| format!("'{text}' is not a whole number"))?;
+    value
+        .checked_mul(multiplier)
+        .and_then(|v| usize::try_from(v).ok())
+        .ok_or_else(|| format!("'{text}' is too large"))
+}
+
+/// Parses a duration: `5` or `5s`, `1.5`, `500ms`, `2m`.
+pub fn parse_duration(text: &str) -> Result<Duration, String> {
+    let (number, unit) = split_unit(text);
+    let seconds_per_unit = match unit {
+        "" | "s" => 1.0,
+        "ms" => 1e-3,
+        "us" => 1e-6,
+        "m" | "min" => 60.0,
+        "h" => 3600.0,
+        _ => return Err(format!("unknown time unit '{unit}' (use ms, s, m or h)")),
+    };
+    let value: f64 = number
+        .parse()
+        .map_err(|_| format!("'{text}' is not a duration"))?;
+    Duration::try_from_secs_f64(value * seconds_per_unit)
+        .map_err(|_| format!("'{text}' is not a duration of zero or more"))
+}
+
+/// Splits `"16KiB"` into `("16", "KiB")`.
+fn split_unit(text: &str) -> (&str, &str) {
+    let text = text.trim();
+    let end = text
+        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+        .unwrap_or(text.len());
+    (&text[..end], text[end..].trim())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sizes() {
+        assert_eq!(parse_bytes("16384"), Ok(16384));
+        assert_eq!(parse_bytes("16KiB"), Ok(16384));
+        assert_eq!(parse_bytes("16k"), Ok(16384));
+        assert_eq!(parse_bytes("1MiB"), Ok(1 << 20));
+        assert_eq!(parse_bytes("4kb"), Ok(4000));
+        assert!(parse_bytes("lots").is_err());
+        assert!(parse_bytes("-1").is_err());
+        assert!(parse_bytes("16 parsecs").is_err());
+        assert!(parse_bytes("99999999999999999999G").is_err());
+    }
+
+    #[test]
+    fn counts() {
+        assert_eq!(parse_count("10k"), Ok(10_000));
+        assert_eq!(parse_count("250"), Ok(250));
+        assert!(parse_count("1.5k").is_err());
+    }
+
+    #[test]
+    fn durations() {
+        assert_eq!(parse_duration("5"), Ok(Duration::from_secs(5)));
+        assert_eq!(parse_duration("1.5"), Ok(Duration::from_millis(1500)));
+        assert_eq!(parse_duration("500ms"), Ok(Duration::from_millis(500)));
+        assert_eq!(parse_duration("2m"), Ok(Duration::from_secs(120)));
+        assert_eq!(parse_duration("0"), Ok(Duration::ZERO));
+        assert!(parse_duration("-1").is_err());
+        assert!(parse_duration("soon").is_err());
+    }
+}

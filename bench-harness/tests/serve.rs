@@ -1,0 +1,259 @@
+//! `c10k serve` as a user runs it: a separate process, a listening line,
+//! signals, one-line errors, and survival when descriptors run out.
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::process::{Child, ChildStdout, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+const C10K: &str = env!("CARGO_BIN_EXE_c10k");
+const MODELS: [&str; 4] = ["blocking", "thread-per-conn", "thread-pool", "rayon-pool"];
+
+/// A `c10k serve` child process, killed if a test fails half-way.
+struct Served {
+    child: Child,
+    stdout: BufReader<ChildStdout>,
+    addr: SocketAddr,
+}
+
+impl Served {
+    /// Starts `c10k serve` with `args` under `sh -c "ulimit -n <nofile>"` if given.
+    fn start(args: &[&str], nofile: Option<u32>) -> Served {
+        let mut command = match nofile {
+            None => Command::new(C10K),
+            Some(limit) => {
+                let mut sh = Command::new("sh");
+                sh.args([
+                    "-c",
+                    &format!("ulimit -n {limit} && exec \"$0\" \"$@\""),
+                    C10K,
+                ]);
+                sh
+            }
+        };
+        let mut child = command
+            .arg("serve")
+            .args(args)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("c10k starts");
+        let mut stdout = BufReader::new(child.stdout.take().unwrap());
+        let mut line = String::new();
+        stdout.read_line(&mut line).unwrap();
+        let addr = line
+            .strip_prefix("listening on ")
+            .and_then(|rest| rest.split_whitespace().next())
+            .unwrap_or_else(|| panic!("expected a listening line, got {line:?}"))
+            .parse()
+            .unwrap();
+        let model = args[0];
+        assert!(
+            line.trim_end().ends_with(&format!("model={model}")),
+            "{line:?}"
+        );
+        Served {
+            child,
+            stdout,
+            addr,
+        }
+    }
+
+    fn signal(&self, name: &str) {
+        let status = Command::new("sh")
+            .args(["-c", &format!("kill -{name} {}", self.child.id())])
+            .status()
+            .unwrap();
+        assert!(status.success());
+    }
+
+    /// Waits (bounded) for the process to exit; returns its status and the rest of stdout.
+    fn wait(mut self, within: Duration) -> (std::process::ExitStatus, String) {
+        let deadline = Instant::now() + within;
+        loop {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                let mut rest = String::new();
+                self.stdout.read_to_string(&mut rest).unwrap();
+                return (status, rest);
+            }
+            assert!(
+                Instant::now() < deadline,
+                "c10k did not exit within {within:?}"
+            );
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    }
+
+    /// CPU time (user + system) the process has used, in clock ticks.
+    fn cpu_ticks(&self) -> u64 {
+        let stat = std::fs::read_to_string(format!("/proc/{}/stat", self.child.id())).unwrap();
+        // Fields after the parenthesised command name; utime and stime are 14 and 15.
+        let fields: Vec<&str> = stat[stat.rfind(')').unwrap() + 2..].split(' ').collect();
+        fields[11].parse::<u64>().unwrap() + fields[12].parse::<u64>().unwrap()
+    }
+}
+
+impl Drop for Served {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn handshaken(addr: SocketAddr) -> TcpStream {
+    let mut stream = TcpStream::connect(addr).unwrap();
+    stream
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
+    stream.write_all(b"hello\n").unwrap();
+    let mut reply = [0; 6];
+    stream.read_exact(&mut reply).unwrap();
+    assert_eq!(&reply, b"hello\n");
+    stream
+}
+
+fn c10k(args: &[&str]) -> Output {
+    Command::new(C10K).args(args).output().unwrap()
+}
+
+#[test]
+fn every_model_serves_and_stops_gracefully_on_sigterm() {
+    for model in MODELS {
+        let served = Served::start(&[model, "--addr", "127.0.0.1:0"], None);
+        let mut client = handshaken(served.addr);
+        client.write_all(b"ping").unwrap();
+        let mut echo = [0; 4];
+        client.read_exact(&mut echo).unwrap();
+        assert_eq!(&echo, b"ping");
+        drop(client);
+        served.signal("TERM");
+        let (status, rest) = served.wait(Duration::from_secs(10));
+        assert!(status.success(), "{model}: {status}");
+        assert_eq!(
+            rest.trim(),
+            format!("stopped model={model} accepted=1 rejected=0 completed=1 errors=0")
+        );
+    }
+}
+
+#[test]
+fn sigint_waits_for_an_open_connection_within_the_grace_period() {
+    let served = Served::start(
+        &["thread-per-conn", "--addr", "127.0.0.1:0", "--grace", "30"],
+        None,
+    );
+    let mut client = handshaken(served.addr);
+    served.signal("INT");
+    std::thread::sleep(Duration::from_millis(200));
+    client.write_all(b"still here").unwrap();
+    let mut echo = [0; 10];
+    client.read_exact(&mut echo).unwrap();
+    assert_eq!(&echo, b"still here");
+    drop(client);
+    let (status, rest) = served.wait(Duration::from_secs(10));
+    assert!(status.success(), "{status}");
+    assert!(rest.contains("completed=1"), "{rest}");
+}
+
+#[test]
+fn a_second_signal_exits_at_once() {
+    let served = Served::start(
+        &["thread-per-conn", "--addr", "127.0.0.1:0", "--grace", "60"],
+        None,
+    );
+    let _client = handshaken(served.addr);
+    served.signal("TERM");
+    std::thread::sleep(Duration::from_millis(200));
+    served.signal("TERM");
+    let (status, _) = served.wait(Duration::from_secs(5));
+    assert_eq!(status.code(), Some(128 + 15));
+}
+
+#[test]
+fn bad_command_lines_get_one_line_and_a_failure_status() {
+    for args in [
+        &["serve", "nosuchmodel"][..],
+        &["serve", "tokio-but-misspelled", "--addr", "127.0.0.1:0"],
+        &["serve", "blocking", "--workers", "0"],
+        &["serve", "blocking", "--buffer", "lots"],
+        &["serve", "blocking", "--grace", "-1"],
+        &["serve", "blocking", "--addr", "nowhere"],
+        &["serve", "blocking", "--stack-size", "64KiB"],
+        &["serve", "blocking", "--no-such-flag"],
+        &["frobnicate"],
+    ] {
+        let output = c10k(args);
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert!(!output.status.success(), "{args:?} succeeded");
+        assert_eq!(stderr.lines().count(), 1, "{args:?}: {stderr}");
+        assert!(stderr.starts_with("c10k: "), "{args:?}: {stderr}");
+        assert!(!stderr.contains("panicked"), "{args:?}: {stderr}");
+    }
+}
+
+#[test]
+fn help_lists_every_model_with_its_summary() {
+    let output = c10k(&["serve", "--help"]);
+    assert!(output.status.success());
+    let help = String::from_utf8_lossy(&output.stdout);
+    for model in MODELS {
+        assert!(
+            help.contains(&format!("- {model}:")),
+            "{model} missing from:\n{help}"
+        );
+    }
+}
+
+#[test]
+fn running_out_of_descriptors_backs_off_without_crashing_or_spinning() {
+    // 64 descriptors, and --max-conns far above them, so accept hits EMFILE.
+    for model in ["thread-per-conn", "rayon-pool"] {
+        let served = Served::start(
+            &[model, "--addr", "127.0.0.1:0", "--max-conns", "1000"],
+            Some(64),
+        );
+        let mut clients: Vec<TcpStream> = (0..120)
+            .map(|_| TcpStream::connect(served.addr).unwrap())
+            .collect();
+        for client in &mut clients {
+            let _ = client.write_all(b"hello\n");
+        }
+        // Saturated: the backlog holds connections it cannot accept.
+        std::thread::sleep(Duration::from_millis(300));
+        let before = served.cpu_ticks();
+        std::thread::sleep(Duration::from_secs(1));
+        let used = served.cpu_ticks() - before;
+        // Clock ticks are 1/100 s: a spinning accept loop would use ~100.
+        assert!(
+            used < 50,
+            "{model}: {used} ticks of CPU in 1 s while out of descriptors"
+        );
+        drop(clients);
+
+        // Descriptors free again: a new client is served.
+        let deadline = Instant::now() + Duration::from_secs(10);
+        let mut client = loop {
+            let mut stream = TcpStream::connect(served.addr).unwrap();
+            stream
+                .set_read_timeout(Some(Duration::from_secs(2)))
+                .unwrap();
+            stream.write_all(b"hello\n").unwrap();
+            let mut reply = [0; 6];
+            if stream.read_exact(&mut reply).is_ok() && &reply == b"hello\n" {
+                break stream;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "{model}: not serving after descriptors were freed"
+            );
+        };
+        client.write_all(b"back").unwrap();
+        let mut echo = [0; 4];
+        client.read_exact(&mut echo).unwrap();
+        assert_eq!(&echo, b"back");
+        drop(client);
+        served.signal("TERM");
+        let (status, _) = served.wait(Duration::from_secs(10));
+        assert!(status.success(), "{model}: {status}");
+    }
+}
