@@ -423,13 +423,7 @@ fn handshake_timeout(model: &Model) -> Check {
         },
     )?;
     let mut silent = Client::connect(server.addr())?;
-    let waited = silent
-        .expect_closed()
-        .map_err(|e| format!("a silent client: {e}"))?;
-    ensure!(
-        waited >= timeout * 3 / 4,
-        "a silent client was closed after {waited:?}, before the {timeout:?} handshake timeout"
-    );
+    closed_not_before(&mut silent, timeout, "a silent client", "handshake timeout")?;
 
     // One byte of leading whitespace every 100 ms never completes the line;
     // an absolute deadline cuts it at 400 ms, a per-read timer never would.
@@ -469,13 +463,7 @@ fn idle_timeout(model: &Model) -> Check {
     )?;
     let mut quiet = Client::handshaken(server.addr())?;
     quiet.echo(b"then silence")?;
-    let waited = quiet
-        .expect_closed()
-        .map_err(|e| format!("an idle client: {e}"))?;
-    ensure!(
-        waited >= idle * 3 / 4,
-        "an idle client was closed after {waited:?}, before the {idle:?} idle timeout"
-    );
+    closed_not_before(&mut quiet, idle, "an idle client", "idle timeout")?;
 
     let mut active = Client::handshaken(server.addr())?;
     for i in 0..12 {
@@ -703,6 +691,17 @@ fn served_in_turn(model: &Model, config: Config, limit: usize, needed: usize) ->
     }
     drop(queue);
     server.stop().map(drop)
+}
+
+/// Waits for the server to close `client`, and checks that it did not do so
+/// well before `timeout` (a quarter of slack for timer granularity).
+fn closed_not_before(client: &mut Client, timeout: Duration, who: &str, what: &str) -> Check {
+    let waited = client.expect_closed().map_err(|e| format!("{who}: {e}"))?;
+    ensure!(
+        waited >= timeout * 3 / 4,
+        "{who} was closed after {waited:?}, before the {timeout:?} {what}"
+    );
+    Ok(())
 }
 
 /// A fresh client is handshaken and echoed right away.

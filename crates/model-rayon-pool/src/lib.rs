@@ -14,7 +14,7 @@ use std::net::TcpListener;
 use std::sync::Arc;
 
 use model::connections::Connections;
-use model::{Concurrency, Config, Counters, Model, Shutdown, config::cores, listener, session};
+use model::{Concurrency, Config, Counters, Model, Shutdown, listener, session};
 
 /// The `rayon-pool` model.
 pub const MODEL: Model = Model {
@@ -22,16 +22,11 @@ pub const MODEL: Model = Model {
     summary: "connections spawned as jobs on a rayon work-stealing pool of --workers threads",
     serve,
     concurrency: Concurrency::Bounded {
-        limit: workers,
+        limit: Config::pool_workers,
         why: "a rayon worker blocked in read() is lost to the pool; job workers+1 waits in rayon's queue",
     },
     extra_flags: &[],
 };
-
-/// The number of rayon worker threads under `config`.
-pub fn workers(config: &Config) -> usize {
-    config.workers_or(4 * cores())
-}
 
 /// Serves `listener` until `shutdown` on a rayon pool; see [`MODEL`].
 pub fn serve(
@@ -42,7 +37,7 @@ pub fn serve(
 ) -> io::Result<()> {
     let connections = Connections::new(&config, counters, &shutdown);
     let pool = rayon::ThreadPoolBuilder::new()
-        .num_threads(workers(&config))
+        .num_threads(config.pool_workers())
         .stack_size(config.stack_size)
         .thread_name(|i| format!("rayon-worker-{i}"))
         // rayon aborts the process when a job panics; one connection must

@@ -12,7 +12,7 @@ use std::net::TcpListener;
 use std::sync::Arc;
 
 use model::connections::{Conn, Connections};
-use model::{Concurrency, Config, Counters, Model, Shutdown, config::cores, listener, session};
+use model::{Concurrency, Config, Counters, Model, Shutdown, listener, session};
 
 /// The `thread-pool` model.
 pub const MODEL: Model = Model {
@@ -20,16 +20,11 @@ pub const MODEL: Model = Model {
     summary: "--workers threads (default 4 x cores) fed by a bounded crossbeam channel",
     serve,
     concurrency: Concurrency::Bounded {
-        limit: workers,
+        limit: Config::pool_workers,
         why: "each worker serves one connection to its end; connection workers+1 waits in the queue",
     },
     extra_flags: &[],
 };
-
-/// The number of worker threads under `config`.
-pub fn workers(config: &Config) -> usize {
-    config.workers_or(4 * cores())
-}
 
 /// Serves `listener` until `shutdown` with a fixed pool of workers; see [`MODEL`].
 pub fn serve(
@@ -39,7 +34,7 @@ pub fn serve(
     counters: Arc<Counters>,
 ) -> io::Result<()> {
     let connections = Connections::new(&config, counters, &shutdown);
-    let workers = workers(&config);
+    let workers = config.pool_workers();
     // One waiting connection per worker: enough to keep workers busy, small
     // enough that a full pool pushes back on the listen backlog.
     let (queue, jobs) = crossbeam_channel::bounded::<Conn>(workers);

@@ -54,6 +54,12 @@ impl Config {
     pub fn workers_or(&self, default: usize) -> usize {
         self.workers.map_or(default, NonZeroUsize::get)
     }
+
+    /// The `--workers` value for a pool of threads that block in I/O:
+    /// 4 x cores by default, so that a few slow clients do not idle every core.
+    pub fn pool_workers(&self) -> usize {
+        self.workers_or(4 * cores())
+    }
 }
 
 /// Default `--max-conns`: what the current open-file limit allows, leaving a
