@@ -9,6 +9,7 @@ pub static MODELS: &[Model] = &[
     model_thread_per_conn::MODEL,
     model_thread_pool::MODEL,
     model_rayon_pool::MODEL,
+    model_epoll_callback::MODEL,
 ];
 
 /// The model called `name`, if there is one.

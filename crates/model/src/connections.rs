@@ -75,7 +75,7 @@ impl Connections {
     pub fn admit(self: &Arc<Self>, stream: TcpStream) -> Option<Conn> {
         self.counters.accepted();
         let mut registry = self.lock();
-        if registry.closing || registry.streams.len() >= self.max {
+        if registry.closing || !self.counters.try_open(self.max) {
             let why = if registry.closing {
                 Rejection::ShuttingDown
             } else {
@@ -90,7 +90,6 @@ impl Connections {
         registry.next_id += 1;
         let stream = Arc::new(stream);
         registry.streams.insert(id, stream.clone());
-        self.counters.opened();
         Some(Conn {
             stream: Some(stream),
             id,

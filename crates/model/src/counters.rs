@@ -88,12 +88,19 @@ impl Counters {
         self.accepted.fetch_add(1, Ordering::Relaxed);
     }
 
-    /// A connection starts counting as open.
-    pub fn opened(&self) {
-        self.open.fetch_add(1, Ordering::Relaxed);
+    /// Admission under `--max-conns`: counts one more open connection and
+    /// returns true, unless `max` are open already. Lock-free, so event
+    /// loops on several threads share one limit.
+    pub fn try_open(&self, max: usize) -> bool {
+        let max = u64::try_from(max).unwrap_or(u64::MAX);
+        self.open
+            .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |open| {
+                (open < max).then_some(open + 1)
+            })
+            .is_ok()
     }
 
-    /// A connection that counted as open is closed, and ended like this.
+    /// A connection admitted by [`try_open`](Self::try_open) is closed, and ended like this.
     pub fn closed(&self, ending: &Ending) {
         self.open.fetch_sub(1, Ordering::Relaxed);
         self.ended(ending);
@@ -107,5 +114,22 @@ impl Counters {
             Ending::Failed(_) => &self.errors,
         };
         counter.fetch_add(1, Ordering::Relaxed);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn try_open_admits_up_to_max() {
+        let counters = Counters::default();
+        assert!(counters.try_open(2));
+        assert!(counters.try_open(2));
+        assert!(!counters.try_open(2));
+        counters.closed(&Ending::Completed);
+        assert!(counters.try_open(2));
+        let stats = counters.snapshot();
+        assert_eq!((stats.open, stats.completed), (2, 1));
     }
 }

@@ -44,6 +44,31 @@ fn bind_with(addr: SocketAddr, reuse_port: bool) -> io::Result<TcpListener> {
     Ok(socket.into())
 }
 
+/// Turns one bound listener into `n` listeners on the same address, one per
+/// event loop, so that each loop accepts from its own queue (thread-per-core
+/// sharding).
+///
+/// It sets `SO_REUSEPORT` on `listener` and binds `n - 1` siblings beside
+/// it; the kernel then spreads new connections over the `n` accept queues.
+/// If the kernel refuses, the siblings are handles of the same socket
+/// instead: one shared queue, every loop woken for each connection, still
+/// correct. A side effect of `SO_REUSEPORT`: while the server runs, another
+/// process of the same user could bind the port too.
+pub fn shard(listener: TcpListener, n: usize) -> io::Result<Vec<TcpListener>> {
+    let addr = listener.local_addr()?;
+    let mut shards = Vec::with_capacity(n.max(1));
+    let reusable = n > 1 && SockRef::from(&listener).set_reuse_port(true).is_ok();
+    shards.push(listener);
+    while shards.len() < n {
+        let sibling = match reusable {
+            true => bind_reuseport(addr).or_else(|_| shards[0].try_clone())?,
+            false => shards[0].try_clone()?,
+        };
+        shards.push(sibling);
+    }
+    Ok(shards)
+}
+
 /// True for accept errors that mean "out of descriptors or kernel memory":
 /// retrying at once would spin, so back off.
 pub fn is_resource_exhaustion(err: &io::Error) -> bool {
@@ -167,6 +192,27 @@ mod tests {
         stopper.join().unwrap();
         assert_eq!(accepted, 0);
         assert!(started.elapsed() < Duration::from_secs(5));
+    }
+
+    #[test]
+    fn shards_share_the_address_and_all_accept() {
+        let listener = bind("127.0.0.1:0".parse().unwrap()).unwrap();
+        let addr = listener.local_addr().unwrap();
+        let shards = shard(listener, 3).unwrap();
+        assert_eq!(shards.len(), 3);
+        for shard in &shards {
+            assert_eq!(shard.local_addr().unwrap(), addr);
+            shard.set_nonblocking(true).unwrap();
+        }
+        let _clients: Vec<_> = (0..60).map(|_| TcpStream::connect(addr).unwrap()).collect();
+        std::thread::sleep(Duration::from_millis(50));
+        let mut total = 0;
+        for shard in &shards {
+            while shard.accept().is_ok() {
+                total += 1;
+            }
+        }
+        assert_eq!(total, 60);
     }
 
     #[test]
