@@ -10,6 +10,7 @@ pub static MODELS: &[Model] = &[
     model_thread_pool::MODEL,
     model_rayon_pool::MODEL,
     model_epoll_callback::MODEL,
+    model_mini_executor::MODEL,
 ];
 
 /// The model called `name`, if there is one.

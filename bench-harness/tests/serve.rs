@@ -7,12 +7,13 @@ use std::process::{Child, ChildStdout, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
 const C10K: &str = env!("CARGO_BIN_EXE_c10k");
-const MODELS: [&str; 5] = [
+const MODELS: [&str; 6] = [
     "blocking",
     "thread-per-conn",
     "thread-pool",
     "rayon-pool",
     "epoll-callback",
+    "mini-executor",
 ];
 
 /// A `c10k serve` child process, killed if a test fails half-way.
@@ -213,7 +214,12 @@ fn help_lists_every_model_with_its_summary() {
 #[test]
 fn running_out_of_descriptors_backs_off_without_crashing_or_spinning() {
     // 64 descriptors, and --max-conns far above them, so accept hits EMFILE.
-    for model in ["thread-per-conn", "rayon-pool", "epoll-callback"] {
+    for model in [
+        "thread-per-conn",
+        "rayon-pool",
+        "epoll-callback",
+        "mini-executor",
+    ] {
         let served = Served::start(
             &[model, "--addr", "127.0.0.1:0", "--max-conns", "1000"],
             Some(64),

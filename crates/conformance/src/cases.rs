@@ -105,6 +105,11 @@ pub static CASES: &[Case] = &[
         never_reading_client,
     ),
     case(
+        "two_workers",
+        "with --workers 2, 200 connections at once are all served and stop together",
+        two_workers,
+    ),
+    case(
         "descriptors_return_to_baseline",
         "after connections in every state and a shutdown, no descriptor is left open",
         descriptors_return_to_baseline,
@@ -614,6 +619,38 @@ fn never_reading_client(model: &Model) -> Check {
     }
     drop(bad);
     server.stop().map(drop)
+}
+
+fn two_workers(model: &Model) -> Check {
+    const N: usize = 200;
+    let config = Config {
+        workers: std::num::NonZeroUsize::new(2),
+        ..config()
+    };
+    if let Some(limit) = bounded_below(model, &config, N) {
+        return served_in_turn(model, config, limit, N);
+    }
+    let server = Server::start(model, config)?;
+    let mut clients = (0..N)
+        .map(|i| Client::handshaken(server.addr()).map_err(|e| format!("#{i}: {e}")))
+        .collect::<Result<Vec<_>, _>>()?;
+    for (i, client) in clients.iter_mut().enumerate() {
+        client
+            .echo(format!("client {i}").as_bytes())
+            .map_err(|e| format!("#{i}: {e}"))?;
+    }
+    let open = server.stats().open;
+    ensure!(
+        open == N as u64,
+        "{N} clients handshaken, the server counts {open} open"
+    );
+    drop(clients);
+    let (stats, _) = server.stop()?;
+    ensure!(
+        stats.accepted == N as u64 && stats.completed == N as u64,
+        "expected {N} accepted and completed, counted {stats}"
+    );
+    Ok(())
 }
 
 fn descriptors_return_to_baseline(model: &Model) -> Check {

@@ -77,6 +77,7 @@ macro_rules! tests {
             max_conns,
             graceful_shutdown,
             never_reading_client,
+            two_workers,
             descriptors_return_to_baseline,
         );
     };

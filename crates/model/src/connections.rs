@@ -82,8 +82,9 @@ impl Connections {
                 Rejection::OverCapacity
             };
             drop(registry);
-            drop(stream);
+            // Counted before the close, so a client that sees the close sees the count.
             self.counters.ended(&Ending::Rejected(why));
+            drop(stream);
             return None;
         }
         let id = registry.next_id;

@@ -1,0 +1,230 @@
+//! The echo server on top of the executor: the article's `foo.py`, with
+//! `main()` as [`accept_loop`] and `handler(conn)` as [`handler`]. It reads
+//! like the blocking server; every `.await` is where the generator version
+//! had a `yield from`.
+
+use std::cell::{Cell, RefCell};
+use std::future::{Future, poll_fn};
+use std::io;
+use std::pin::pin;
+use std::rc::Rc;
+use std::sync::Arc;
+use std::task::{Poll, Waker};
+use std::time::{Duration, Instant};
+
+use mio::net::{TcpListener, TcpStream};
+use model::listener::{Backoff, is_per_connection_accept_error, is_resource_exhaustion};
+use model::{Config, Counters, Ending, Rejection, Shutdown};
+use protocol::{Handshake, MAX_LINE, Progress, REPLY, Reject};
+
+use crate::executor::Executor;
+use crate::io::Async;
+use crate::reactor::Reactor;
+use crate::time::{Elapsed, sleep_until, timeout_at};
+
+/// Accepts until the shutdown, spawning a [`handler`] task per connection;
+/// then waits up to the grace period for the handlers to finish.
+pub(crate) async fn accept_loop(
+    executor: Executor,
+    listener: Async<TcpListener>,
+    config: Rc<Config>,
+    counters: Arc<Counters>,
+    shutdown: Shutdown,
+) -> io::Result<()> {
+    let reactor = executor.reactor().clone();
+    let live = Rc::new(Live::default());
+    let mut backoff = Backoff::new();
+    loop {
+        let Some(accepted) = unless_shutdown(&reactor, &shutdown, listener.accept()).await else {
+            break;
+        };
+        let stream = match accepted {
+            Ok(stream) => stream,
+            Err(err) if is_resource_exhaustion(&err) => {
+                let resume = Instant::now() + backoff.next_delay();
+                sleep_until(reactor.clone(), resume).await;
+                continue;
+            }
+            Err(err) if is_per_connection_accept_error(&err) => continue,
+            Err(err) => return Err(err),
+        };
+        backoff.reset();
+        counters.accepted();
+        if !counters.try_open(config.max_conns) {
+            counters.ended(&Ending::Rejected(Rejection::OverCapacity));
+            continue;
+        }
+        let _ = stream.set_nodelay(true);
+        let connection = match Async::new(stream, reactor.clone()) {
+            Ok(connection) => connection,
+            Err(err) => {
+                counters.closed(&Ending::Failed(err));
+                continue;
+            }
+        };
+        let guard = LiveGuard::enter(&live, counters.clone());
+        let config = config.clone();
+        executor.spawn(async move {
+            let ending = handler(&connection, &config).await;
+            guard.finish(ending);
+        });
+    }
+    drop(listener);
+    let grace_ends = Instant::now() + config.grace;
+    // Past the grace period `block_on` returns and drops the handlers left.
+    let _ = timeout_at(&reactor, grace_ends, live.all_finished()).await;
+    Ok(())
+}
+
+/// One connection, start to finish: the article's `handler(conn)`.
+async fn handler(conn: &Async<TcpStream>, config: &Config) -> Ending {
+    match session(conn, config).await {
+        Ok(()) => Ending::Completed,
+        Err(ending) => ending,
+    }
+}
+
+async fn session(conn: &Async<TcpStream>, config: &Config) -> Result<(), Ending> {
+    let reactor = conn.reactor();
+    let deadline = Instant::now() + config.handshake_timeout;
+    let leftover = match timeout_at(reactor, deadline, handshake(conn)).await {
+        Err(Elapsed) => return Err(rejected(Reject::Timeout)),
+        Ok(result) => result?,
+    };
+    send_all(conn, REPLY, config.idle_timeout).await?;
+    send_all(conn, &leftover, config.idle_timeout).await?;
+    loop {
+        let msg = within(reactor, config.idle_timeout, conn.recv(config.buffer)).await?;
+        if msg.is_empty() {
+            return Ok(());
+        }
+        send_all(conn, &msg, config.idle_timeout).await?;
+    }
+}
+
+/// Reads until the `hello` line is complete; returns the bytes after it.
+async fn handshake(conn: &Async<TcpStream>) -> Result<Vec<u8>, Ending> {
+    let mut parser = Handshake::new();
+    loop {
+        let bytes = conn.recv(MAX_LINE).await.map_err(Ending::Failed)?;
+        if bytes.is_empty() {
+            return Err(rejected(Reject::EndOfStream));
+        }
+        match parser.feed(&bytes) {
+            Progress::NeedMore => {}
+            Progress::Accepted { leftover } => return Ok(leftover.to_vec()),
+            Progress::Rejected(why) => return Err(rejected(why)),
+        }
+    }
+}
+
+/// Writes all of `bytes`; each wait for the socket is bounded by the idle timeout.
+async fn send_all(
+    conn: &Async<TcpStream>,
+    mut bytes: &[u8],
+    idle: Option<Duration>,
+) -> Result<(), Ending> {
+    while !bytes.is_empty() {
+        let n = within(conn.reactor(), idle, conn.send(bytes)).await?;
+        if n == 0 {
+            return Err(Ending::Failed(io::ErrorKind::WriteZero.into()));
+        }
+        bytes = &bytes[n..];
+    }
+    Ok(())
+}
+
+/// Runs one I/O operation under the idle timeout, if there is one.
+async fn within<T>(
+    reactor: &Rc<Reactor>,
+    idle: Option<Duration>,
+    operation: impl Future<Output = io::Result<T>>,
+) -> Result<T, Ending> {
+    let result = match idle {
+        None => operation.await,
+        Some(idle) => match timeout_at(reactor, Instant::now() + idle, operation).await {
+            Ok(result) => result,
+            Err(Elapsed) => return Err(Ending::IdleTimeout),
+        },
+    };
+    result.map_err(Ending::Failed)
+}
+
+/// Runs `operation` unless the shutdown comes first (`None`).
+async fn unless_shutdown<T>(
+    reactor: &Reactor,
+    shutdown: &Shutdown,
+    operation: impl Future<Output = T>,
+) -> Option<T> {
+    let mut operation = pin!(operation);
+    poll_fn(|cx| {
+        if shutdown.is_triggered() {
+            return Poll::Ready(None);
+        }
+        reactor.wait_notified(cx);
+        operation.as_mut().poll(cx).map(Some)
+    })
+    .await
+}
+
+fn rejected(why: Reject) -> Ending {
+    Ending::Rejected(Rejection::Handshake(why))
+}
+
+/// The handler tasks still running, so that the shutdown can wait for them.
+#[derive(Debug, Default)]
+struct Live {
+    count: Cell<usize>,
+    waiter: RefCell<Option<Waker>>,
+}
+
+impl Live {
+    /// Completes when no handler is running.
+    async fn all_finished(&self) {
+        poll_fn(|cx| {
+            if self.count.get() == 0 {
+                return Poll::Ready(());
+            }
+            *self.waiter.borrow_mut() = Some(cx.waker().clone());
+            Poll::Pending
+        })
+        .await;
+    }
+}
+
+/// Held by a handler task: counts it live, and records how it ended, or
+/// that it was dropped unfinished at the end of the grace period.
+#[derive(Debug)]
+struct LiveGuard {
+    live: Rc<Live>,
+    counters: Arc<Counters>,
+    ending: Option<Ending>,
+}
+
+impl LiveGuard {
+    fn enter(live: &Rc<Live>, counters: Arc<Counters>) -> LiveGuard {
+        live.count.set(live.count.get() + 1);
+        LiveGuard {
+            live: live.clone(),
+            counters,
+            ending: None,
+        }
+    }
+
+    fn finish(mut self, ending: Ending) {
+        self.ending = Some(ending);
+    }
+}
+
+impl Drop for LiveGuard {
+    fn drop(&mut self) {
+        let ending = self.ending.take().unwrap_or(Ending::ShutDown);
+        self.counters.closed(&ending);
+        self.live.count.set(self.live.count.get() - 1);
+        if self.live.count.get() == 0
+            && let Some(waiter) = self.live.waiter.borrow_mut().take()
+        {
+            waiter.wake();
+        }
+    }
+}
