@@ -85,6 +85,11 @@ pub static CASES: &[Case] = &[
         handshake_timeout,
     ),
     case(
+        "slowloris",
+        "200 stalled handshakes are closed at the deadline; a good client is served meanwhile",
+        slowloris,
+    ),
+    case(
         "idle_timeout",
         "an idle connection is closed, an active one is not",
         idle_timeout,
@@ -454,6 +459,56 @@ fn handshake_timeout(model: &Model) -> Check {
     );
     served_promptly(&server, "after the timeouts")?;
     drop((silent, dripping));
+    server.stop().map(drop)
+}
+
+fn slowloris(model: &Model) -> Check {
+    const N: usize = 200;
+    let timeout = Duration::from_millis(500);
+    let config = Config {
+        handshake_timeout: timeout,
+        ..config()
+    };
+    // A bounded model's workers are all taken by the first `limit` stalled
+    // clients: the good client is served once the deadline frees them.
+    let stalled_count = bounded_below(model, &config, N + 1).unwrap_or(N);
+    let server = Server::start(model, config)?;
+    let started = Instant::now();
+    let mut stalled = Vec::with_capacity(stalled_count);
+    for _ in 0..stalled_count {
+        let mut client = Client::connect(server.addr())?;
+        client.send(b"hel")?;
+        stalled.push(client);
+    }
+    let mut good = Client::connect(server.addr())?;
+    good.send(b"hello\n")?;
+    if stalled_count == N {
+        good.expect_reply()
+            .map_err(|e| format!("a good client among {N} stalled ones: {e}"))?;
+        good.echo(b"served meanwhile")?;
+        let open = server.stats().open;
+        ensure!(
+            open > N as u64,
+            "the good client was served only after stalled ones were closed ({open} open)"
+        );
+    } else {
+        good.expect_silence(HELD_BACK.min(timeout / 2))
+            .map_err(|e| format!("with every worker held by a stalled client: {e}"))?;
+        good.expect_reply()
+            .map_err(|e| format!("once the deadline freed the workers: {e}"))?;
+        good.echo(b"served in turn")?;
+    }
+    for (i, client) in stalled.iter_mut().enumerate() {
+        client
+            .expect_closed()
+            .map_err(|e| format!("stalled client #{i}: {e}"))?;
+    }
+    let all_cut = started.elapsed();
+    ensure!(
+        all_cut >= timeout * 3 / 4 && all_cut < timeout + Duration::from_secs(3),
+        "{stalled_count} stalled clients were closed {all_cut:?} after connecting (deadline {timeout:?})"
+    );
+    drop((stalled, good));
     server.stop().map(drop)
 }
 

@@ -73,6 +73,7 @@ macro_rules! tests {
             client_resets,
             concurrent_connections,
             handshake_timeout,
+            slowloris,
             idle_timeout,
             max_conns,
             graceful_shutdown,
