@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use clap::builder::{PossibleValue, PossibleValuesParser};
 use clap::{Args, Parser, Subcommand};
+use model::Flavor;
 
 use crate::models::MODELS;
 use crate::units;
@@ -65,6 +66,17 @@ pub struct ServeArgs {
     /// Stack size of each connection thread (thread-per-conn only) [default: 64KiB].
     #[arg(long, value_name = "BYTES", value_parser = positive_bytes)]
     pub stack_size: Option<usize>,
+
+    /// Scheduler (tokio only) [default: multi-thread].
+    #[arg(long, value_name = "FLAVOR", value_parser = flavor)]
+    pub flavor: Option<Flavor>,
+}
+
+fn flavor(text: &str) -> Result<Flavor, String> {
+    [Flavor::MultiThread, Flavor::CurrentThread]
+        .into_iter()
+        .find(|flavor| flavor.as_str() == text)
+        .ok_or_else(|| "expected multi-thread or current-thread".to_string())
 }
 
 /// Every model, with its summary shown by `--help`.

@@ -11,6 +11,9 @@ pub static MODELS: &[Model] = &[
     model_rayon_pool::MODEL,
     model_epoll_callback::MODEL,
     model_mini_executor::MODEL,
+    model_tokio::MODEL,
+    model_async_std::MODEL,
+    model_smol::MODEL,
 ];
 
 /// The model called `name`, if there is one.

@@ -49,5 +49,6 @@ pub fn config(model: &Model, args: &ServeArgs) -> anyhow::Result<Config> {
         buffer: args.buffer,
         grace: args.grace,
         stack_size: args.stack_size.unwrap_or(defaults.stack_size),
+        flavor: args.flavor.unwrap_or(defaults.flavor),
     })
 }

@@ -7,13 +7,16 @@ use std::process::{Child, ChildStdout, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
 const C10K: &str = env!("CARGO_BIN_EXE_c10k");
-const MODELS: [&str; 6] = [
+const MODELS: [&str; 9] = [
     "blocking",
     "thread-per-conn",
     "thread-pool",
     "rayon-pool",
     "epoll-callback",
     "mini-executor",
+    "tokio",
+    "async-std",
+    "smol",
 ];
 
 /// A `c10k serve` child process, killed if a test fails half-way.
@@ -144,6 +147,29 @@ fn every_model_serves_and_stops_gracefully_on_sigterm() {
 }
 
 #[test]
+fn tokio_serves_with_the_current_thread_flavor() {
+    let served = Served::start(
+        &[
+            "tokio",
+            "--addr",
+            "127.0.0.1:0",
+            "--flavor",
+            "current-thread",
+        ],
+        None,
+    );
+    let mut client = handshaken(served.addr);
+    client.write_all(b"one thread").unwrap();
+    let mut echo = [0; 10];
+    client.read_exact(&mut echo).unwrap();
+    assert_eq!(&echo, b"one thread");
+    drop(client);
+    served.signal("TERM");
+    let (status, _) = served.wait(Duration::from_secs(10));
+    assert!(status.success(), "{status}");
+}
+
+#[test]
 fn sigint_waits_for_an_open_connection_within_the_grace_period() {
     let served = Served::start(
         &["thread-per-conn", "--addr", "127.0.0.1:0", "--grace", "30"],
@@ -186,6 +212,8 @@ fn bad_command_lines_get_one_line_and_a_failure_status() {
         &["serve", "blocking", "--grace", "-1"],
         &["serve", "blocking", "--addr", "nowhere"],
         &["serve", "blocking", "--stack-size", "64KiB"],
+        &["serve", "smol", "--flavor", "current-thread"],
+        &["serve", "tokio", "--flavor", "sideways"],
         &["serve", "blocking", "--no-such-flag"],
         &["frobnicate"],
     ] {
@@ -219,6 +247,9 @@ fn running_out_of_descriptors_backs_off_without_crashing_or_spinning() {
         "rayon-pool",
         "epoll-callback",
         "mini-executor",
+        "tokio",
+        "async-std",
+        "smol",
     ] {
         let served = Served::start(
             &[model, "--addr", "127.0.0.1:0", "--max-conns", "1000"],

@@ -28,6 +28,28 @@ pub struct Config {
     /// `--stack-size BYTES`: the stack of each connection thread, for models
     /// that spawn one thread per connection.
     pub stack_size: usize,
+    /// `--flavor`: the scheduler, for models whose runtime offers a choice (tokio).
+    pub flavor: Flavor,
+}
+
+/// Which scheduler a runtime with a choice uses.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum Flavor {
+    /// Work-stealing worker threads (`--workers` of them).
+    #[default]
+    MultiThread,
+    /// Everything on the thread that calls `serve`.
+    CurrentThread,
+}
+
+impl Flavor {
+    /// The flag's spelling: `multi-thread` or `current-thread`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Flavor::MultiThread => "multi-thread",
+            Flavor::CurrentThread => "current-thread",
+        }
+    }
 }
 
 /// Default `--buffer`: 16 KiB of echo data per connection.
@@ -45,6 +67,7 @@ impl Default for Config {
             buffer: DEFAULT_BUFFER,
             grace: Duration::from_secs(5),
             stack_size: DEFAULT_STACK_SIZE,
+            flavor: Flavor::default(),
         }
     }
 }

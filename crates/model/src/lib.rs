@@ -44,7 +44,7 @@ use std::io;
 use std::net::TcpListener;
 use std::sync::Arc;
 
-pub use config::Config;
+pub use config::{Config, Flavor};
 pub use counters::{Counters, Ending, Rejection, Stats};
 pub use shutdown::Shutdown;
 

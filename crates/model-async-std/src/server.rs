@@ -1,0 +1,182 @@
+//! The accept loop and the connection handler.
+
+use std::cell::RefCell;
+use std::future::Future;
+use std::io;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll, Waker};
+use std::time::Duration;
+
+use async_std::channel::{Receiver, Sender};
+use async_std::io::{Read, WriteExt};
+use async_std::net::{TcpListener, TcpStream};
+use futures_lite::future;
+use model::listener::{Backoff, is_per_connection_accept_error, is_resource_exhaustion};
+use model::{Config, Counters, Ending, Rejection};
+use protocol::{Handshake, MAX_LINE, Progress, REPLY, Reject};
+
+thread_local! {
+    /// The read buffer of every task that runs on this thread; borrowed only
+    /// inside one synchronous poll, never across `.await`.
+    static SCRATCH: RefCell<Vec<u8>> = const { RefCell::new(Vec::new()) };
+}
+
+/// Accepts until `stopped` closes, a task per connection; then gives the
+/// tasks the grace period and aborts those still running.
+pub(crate) async fn run(
+    listener: std::net::TcpListener,
+    config: Arc<Config>,
+    counters: Arc<Counters>,
+    stopped: Receiver<()>,
+) -> io::Result<()> {
+    let listener = TcpListener::from(listener);
+    let (done, all_done) = async_std::channel::bounded::<()>(1);
+    let (abort, aborted) = async_std::channel::bounded::<()>(1);
+    let mut backoff = Backoff::new();
+    let result = loop {
+        let accepted = future::or(
+            async {
+                let _ = stopped.recv().await;
+                None
+            },
+            async { Some(listener.accept().await) },
+        )
+        .await;
+        let stream = match accepted {
+            None => break Ok(()),
+            Some(Ok((stream, _peer))) => stream,
+            Some(Err(err)) if is_resource_exhaustion(&err) => {
+                async_std::task::sleep(backoff.next_delay()).await;
+                continue;
+            }
+            Some(Err(err)) if is_per_connection_accept_error(&err) => continue,
+            Some(Err(err)) => break Err(err),
+        };
+        backoff.reset();
+        counters.accepted();
+        if !counters.try_open(config.max_conns) {
+            counters.ended(&Ending::Rejected(Rejection::OverCapacity));
+            continue;
+        }
+        let _ = stream.set_nodelay(true);
+        let task = connection_task(
+            stream,
+            config.clone(),
+            counters.clone(),
+            done.clone(),
+            aborted.clone(),
+        );
+        async_std::task::spawn(task);
+    };
+    drop(listener);
+    drop(done);
+    let grace = async_std::future::timeout(config.grace, all_done.recv()).await;
+    if grace.is_err() {
+        drop(abort);
+        let _ = all_done.recv().await;
+    }
+    result
+}
+
+/// A connection's task: the handler, unless the abort comes first. The
+/// `done` sender is dropped with the task, which is how `run` counts them.
+async fn connection_task(
+    stream: TcpStream,
+    config: Arc<Config>,
+    counters: Arc<Counters>,
+    done: Sender<()>,
+    aborted: Receiver<()>,
+) {
+    let ending = future::or(handler(stream, &config), async {
+        let _ = aborted.recv().await;
+        Ending::ShutDown
+    })
+    .await;
+    counters.closed(&ending);
+    drop(done);
+}
+
+/// One connection, start to finish.
+async fn handler(mut stream: TcpStream, config: &Config) -> Ending {
+    match session(&mut stream, config).await {
+        Ok(()) => Ending::Completed,
+        Err(ending) => ending,
+    }
+}
+
+async fn session(stream: &mut TcpStream, config: &Config) -> Result<(), Ending> {
+    // One timeout around the whole handshake: an absolute deadline.
+    let leftover =
+        match async_std::future::timeout(config.handshake_timeout, handshake(stream)).await {
+            Ok(result) => result?,
+            Err(_elapsed) => return Err(rejected(Reject::Timeout)),
+        };
+    within(config.idle_timeout, stream.write_all(REPLY)).await?;
+    within(config.idle_timeout, stream.write_all(&leftover)).await?;
+    loop {
+        let msg = within(config.idle_timeout, recv(stream, config.buffer)).await?;
+        if msg.is_empty() {
+            return Ok(());
+        }
+        within(config.idle_timeout, stream.write_all(&msg)).await?;
+    }
+}
+
+/// Reads until the `hello` line is complete; returns the bytes after it.
+async fn handshake(stream: &TcpStream) -> Result<Vec<u8>, Ending> {
+    let mut parser = Handshake::new();
+    loop {
+        let bytes = recv(stream, MAX_LINE).await.map_err(Ending::Failed)?;
+        if bytes.is_empty() {
+            return Err(rejected(Reject::EndOfStream));
+        }
+        match parser.feed(&bytes) {
+            Progress::NeedMore => {}
+            Progress::Accepted { leftover } => return Ok(leftover.to_vec()),
+            Progress::Rejected(why) => return Err(rejected(why)),
+        }
+    }
+}
+
+/// Waits for bytes and returns up to `max` of them (empty at end-of-stream),
+/// holding one byte, not a buffer, while it waits.
+async fn recv(stream: &TcpStream, max: usize) -> io::Result<Vec<u8>> {
+    loop {
+        // Readiness: async-std has no `readable()`, but a peek waits the same way.
+        stream.peek(&mut [0u8; 1]).await?;
+        let read = SCRATCH.with_borrow_mut(|scratch| {
+            if scratch.len() < max {
+                scratch.resize(max, 0);
+            }
+            // Bytes are there, so one poll reads them; the no-op waker is
+            // never needed (a spurious `Pending` just waits in `peek` again).
+            let mut cx = Context::from_waker(Waker::noop());
+            match Pin::new(&mut &*stream).poll_read(&mut cx, &mut scratch[..max]) {
+                Poll::Ready(result) => Some(result.map(|n| scratch[..n].to_vec())),
+                Poll::Pending => None,
+            }
+        });
+        if let Some(result) = read {
+            return result;
+        }
+    }
+}
+
+/// Runs one I/O operation under the idle timeout, if there is one.
+async fn within<T>(
+    idle: Option<Duration>,
+    operation: impl Future<Output = io::Result<T>>,
+) -> Result<T, Ending> {
+    let result = match idle {
+        None => operation.await,
+        Some(idle) => async_std::future::timeout(idle, operation)
+            .await
+            .map_err(|_elapsed| Ending::IdleTimeout)?,
+    };
+    result.map_err(Ending::Failed)
+}
+
+fn rejected(why: Reject) -> Ending {
+    Ending::Rejected(Rejection::Handshake(why))
+}

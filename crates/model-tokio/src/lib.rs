@@ -1,0 +1,71 @@
+//! `tokio`: the article's conclusion, async/await on a production runtime.
+//!
+//! `--workers` threads (default: cores) run tokio's work-stealing scheduler,
+//! or one with `--flavor current-thread`. Each connection is a task that
+//! reads like the blocking server; tasks block only at `.await`, and the
+//! threads block only in `epoll_wait`. Concurrency is bounded by
+//! `--max-conns`. The weakness: a runtime is a large dependency and its
+//! scheduling is invisible in the code; a task that computes without
+//! awaiting still holds a worker hostage.
+//!
+//! ```no_run
+//! let listener = model::listener::bind("127.0.0.1:5566".parse().unwrap())?;
+//! let shutdown = model::Shutdown::new();
+//! model_tokio::serve(listener, model::Config::default(), shutdown, Default::default())?;
+//! # Ok::<(), std::io::Error>(())
+//! ```
+//!
+//! # Implementation
+//!
+//! The runtime is private: [`serve`] builds it and blocks on it. Shutdown
+//! is the tokio way: the `Shutdown` handle cancels a `CancellationToken`,
+//! which stops the accept loop; a `TaskTracker` waits for the connection
+//! tasks for the grace period, then a second token cancels the rest.
+//! `--max-conns` is the shared lock-free admission (`Counters::try_open`)
+//! rather than a semaphore, so every model counts and rejects the same way.
+//! An idle connection holds no buffer: a task waits with `readable()` and
+//! reads through a per-thread scratch buffer only once bytes are there.
+
+mod server;
+
+use std::io;
+use std::net::TcpListener;
+use std::sync::Arc;
+
+use model::{Concurrency, Config, Counters, Flavor, Model, Shutdown, config::cores};
+use tokio_util::sync::CancellationToken;
+
+/// The `tokio` model.
+pub const MODEL: Model = Model {
+    name: "tokio",
+    summary: "a tokio task per connection on --workers threads (or --flavor current-thread)",
+    serve,
+    concurrency: Concurrency::Unbounded,
+    extra_flags: &["--flavor"],
+};
+
+/// Serves `listener` until `shutdown` on a tokio runtime; see [`MODEL`].
+pub fn serve(
+    listener: TcpListener,
+    config: Config,
+    shutdown: Shutdown,
+    counters: Arc<Counters>,
+) -> io::Result<()> {
+    let mut builder = match config.flavor {
+        Flavor::MultiThread => {
+            let mut builder = tokio::runtime::Builder::new_multi_thread();
+            builder.worker_threads(config.workers_or(cores()));
+            builder
+        }
+        Flavor::CurrentThread => tokio::runtime::Builder::new_current_thread(),
+    };
+    let runtime = builder.enable_all().thread_name("tokio-worker").build()?;
+    let stop = CancellationToken::new();
+    let cancel = stop.clone();
+    shutdown.on_trigger(move || cancel.cancel());
+    let result = runtime.block_on(server::run(listener, Arc::new(config), counters, stop));
+    // Every task has ended by now; this only joins the worker threads.
+    drop(runtime);
+    shutdown.trigger();
+    result
+}

@@ -1,0 +1,155 @@
+//! The accept loop and the connection handler.
+
+use std::cell::RefCell;
+use std::future::Future;
+use std::io;
+use std::sync::Arc;
+use std::time::Duration;
+
+use model::listener::{Backoff, is_per_connection_accept_error, is_resource_exhaustion};
+use model::{Config, Counters, Ending, Rejection};
+use protocol::{Handshake, MAX_LINE, Progress, REPLY, Reject};
+use tokio::io::AsyncWriteExt;
+use tokio::net::{TcpListener, TcpStream};
+use tokio::time::{Instant, sleep, timeout, timeout_at};
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+thread_local! {
+    /// The read buffer of every task that runs on this worker thread; it is
+    /// borrowed only inside a synchronous `try_read`, never across `.await`.
+    static SCRATCH: RefCell<Vec<u8>> = const { RefCell::new(Vec::new()) };
+}
+
+/// Accepts until `stop`, a task per connection; then gives the tasks the
+/// grace period and cancels those still running.
+pub(crate) async fn run(
+    listener: std::net::TcpListener,
+    config: Arc<Config>,
+    counters: Arc<Counters>,
+    stop: CancellationToken,
+) -> io::Result<()> {
+    listener.set_nonblocking(true)?;
+    let listener = TcpListener::from_std(listener)?;
+    let tasks = TaskTracker::new();
+    let abort = CancellationToken::new();
+    let mut backoff = Backoff::new();
+    let result = loop {
+        let accepted = tokio::select! {
+            _ = stop.cancelled() => break Ok(()),
+            accepted = listener.accept() => accepted,
+        };
+        let stream = match accepted {
+            Ok((stream, _peer)) => stream,
+            Err(err) if is_resource_exhaustion(&err) => {
+                tokio::select! {
+                    _ = stop.cancelled() => break Ok(()),
+                    _ = sleep(backoff.next_delay()) => continue,
+                }
+            }
+            Err(err) if is_per_connection_accept_error(&err) => continue,
+            Err(err) => break Err(err),
+        };
+        backoff.reset();
+        counters.accepted();
+        if !counters.try_open(config.max_conns) {
+            counters.ended(&Ending::Rejected(Rejection::OverCapacity));
+            continue;
+        }
+        let _ = stream.set_nodelay(true);
+        let (config, counters, abort) = (config.clone(), counters.clone(), abort.clone());
+        tasks.spawn(async move {
+            let ending = tokio::select! {
+                ending = handler(stream, &config) => ending,
+                _ = abort.cancelled() => Ending::ShutDown,
+            };
+            counters.closed(&ending);
+        });
+    };
+    drop(listener);
+    tasks.close();
+    if timeout(config.grace, tasks.wait()).await.is_err() {
+        abort.cancel();
+        tasks.wait().await;
+    }
+    result
+}
+
+/// One connection, start to finish.
+async fn handler(mut stream: TcpStream, config: &Config) -> Ending {
+    match session(&mut stream, config).await {
+        Ok(()) => Ending::Completed,
+        Err(ending) => ending,
+    }
+}
+
+async fn session(stream: &mut TcpStream, config: &Config) -> Result<(), Ending> {
+    let deadline = Instant::now() + config.handshake_timeout;
+    let leftover = match timeout_at(deadline, handshake(stream)).await {
+        Ok(result) => result?,
+        Err(_elapsed) => return Err(rejected(Reject::Timeout)),
+    };
+    within(config.idle_timeout, stream.write_all(REPLY)).await?;
+    within(config.idle_timeout, stream.write_all(&leftover)).await?;
+    loop {
+        let msg = within(config.idle_timeout, recv(stream, config.buffer)).await?;
+        if msg.is_empty() {
+            return Ok(());
+        }
+        within(config.idle_timeout, stream.write_all(&msg)).await?;
+    }
+}
+
+/// Reads until the `hello` line is complete; returns the bytes after it.
+async fn handshake(stream: &TcpStream) -> Result<Vec<u8>, Ending> {
+    let mut parser = Handshake::new();
+    loop {
+        let bytes = recv(stream, MAX_LINE).await.map_err(Ending::Failed)?;
+        if bytes.is_empty() {
+            return Err(rejected(Reject::EndOfStream));
+        }
+        match parser.feed(&bytes) {
+            Progress::NeedMore => {}
+            Progress::Accepted { leftover } => return Ok(leftover.to_vec()),
+            Progress::Rejected(why) => return Err(rejected(why)),
+        }
+    }
+}
+
+/// Waits for bytes and returns up to `max` of them (empty at end-of-stream),
+/// holding no buffer while it waits.
+async fn recv(stream: &TcpStream, max: usize) -> io::Result<Vec<u8>> {
+    loop {
+        stream.readable().await?;
+        let read = SCRATCH.with_borrow_mut(|scratch| {
+            if scratch.len() < max {
+                scratch.resize(max, 0);
+            }
+            stream
+                .try_read(&mut scratch[..max])
+                .map(|n| scratch[..n].to_vec())
+        });
+        match read {
+            Err(err) if err.kind() == io::ErrorKind::WouldBlock => continue,
+            result => return result,
+        }
+    }
+}
+
+/// Runs one I/O operation under the idle timeout, if there is one.
+async fn within<T>(
+    idle: Option<Duration>,
+    operation: impl Future<Output = io::Result<T>>,
+) -> Result<T, Ending> {
+    let result = match idle {
+        None => operation.await,
+        Some(idle) => timeout(idle, operation)
+            .await
+            .map_err(|_elapsed| Ending::IdleTimeout)?,
+    };
+    result.map_err(Ending::Failed)
+}
+
+fn rejected(why: Reject) -> Ending {
+    Ending::Rejected(Rejection::Handshake(why))
+}
