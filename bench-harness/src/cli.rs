@@ -25,6 +25,76 @@ pub struct Cli {
 pub enum Command {
     /// Serve the echo+handshake protocol with one concurrency model.
     Serve(ServeArgs),
+    /// Drive C10k-style load against any echo server and measure it.
+    Load(LoadArgs),
+}
+
+/// `c10k load`: load against a running server, ours or anyone's.
+#[derive(Debug, Args)]
+pub struct LoadArgs {
+    /// The server to load (traffic goes to this address only).
+    #[arg(value_name = "HOST:PORT")]
+    pub target: String,
+
+    /// `hello` for PROTOCOL.md servers, `none` for plain echo servers.
+    #[arg(long, value_name = "MODE", default_value = "hello", value_parser = ["hello", "none"])]
+    pub handshake: String,
+
+    /// Connections to open (units: 10k).
+    #[arg(short = 'c', long, value_name = "N", default_value = "100", value_parser = positive_count)]
+    pub connections: usize,
+
+    /// New connections per second during the ramp [default: all at once].
+    #[arg(long, value_name = "R", value_parser = positive_rate)]
+    pub connect_rate: Option<f64>,
+
+    /// Limit on connecting, then on the handshake, per connection.
+    #[arg(long, value_name = "SECS", default_value = "5", value_parser = units::parse_duration)]
+    pub connect_timeout: Duration,
+
+    /// How long to measure.
+    #[arg(short = 'd', long, value_name = "SECS", default_value = "10", value_parser = units::parse_duration)]
+    pub duration: Duration,
+
+    /// Traffic before measuring, not counted.
+    #[arg(long, value_name = "SECS", default_value = "1", value_parser = units::parse_duration)]
+    pub warmup: Duration,
+
+    /// Bytes per message (units: KiB).
+    #[arg(short = 's', long, value_name = "BYTES", default_value = "64", value_parser = positive_bytes)]
+    pub size: usize,
+
+    /// Load threads [default: cores].
+    #[arg(short = 't', long, value_name = "N")]
+    pub threads: Option<NonZeroUsize>,
+
+    /// Open loop: messages per second in total, on a schedule, with latency
+    /// measured from the scheduled time [default: closed loop].
+    #[arg(long, value_name = "R", value_parser = positive_rate)]
+    pub rate: Option<f64>,
+
+    /// Connect from these local addresses in turn: 127.0.0.1-127.0.0.8 or a,b,c.
+    #[arg(long, value_name = "ADDRS")]
+    pub source_addrs: Option<String>,
+
+    /// Also write the full record as JSON to FILE.
+    #[arg(long, value_name = "FILE")]
+    pub json: Option<std::path::PathBuf>,
+
+    /// No progress bar.
+    #[arg(short = 'q', long)]
+    pub quiet: bool,
+}
+
+fn positive_rate(text: &str) -> Result<f64, String> {
+    let (number, multiplier) = match text.strip_suffix(['k', 'K']) {
+        Some(number) => (number, 1e3),
+        None => (text, 1.0),
+    };
+    match number.parse::<f64>() {
+        Ok(rate) if rate > 0.0 && rate.is_finite() => Ok(rate * multiplier),
+        _ => Err(format!("'{text}' is not a positive rate")),
+    }
 }
 
 /// `c10k serve`: the flags of PROTOCOL.md section 3, plus model-specific knobs.

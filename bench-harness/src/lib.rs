@@ -6,9 +6,13 @@
 //! c10k serve <MODEL> [--addr HOST:PORT] [--workers N] [--max-conns N]
 //!                    [--handshake-timeout SECS] [--idle-timeout SECS]
 //!                    [--buffer BYTES] [--grace SECS] [--stack-size BYTES]
+//! c10k load HOST:PORT [-c N] [-d SECS] [-s BYTES] [--rate R] [--json FILE] ...
 //! ```
 
 pub mod cli;
+pub mod load;
+pub mod load_cli;
+pub mod machine;
 pub mod models;
 pub mod serve;
 pub mod signals;

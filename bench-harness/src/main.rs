@@ -12,6 +12,7 @@ fn main() -> ExitCode {
         Err(error) => return usage_error(&error),
     };
     match cli.command {
+        Command::Load(args) => load(&args),
         Command::Serve(args) => match bench_harness::serve::run(&args) {
             Ok(stats) => {
                 println!("stopped model={} {stats}", args.model);
@@ -23,6 +24,33 @@ fn main() -> ExitCode {
             }
         },
     }
+}
+
+/// Runs `c10k load`: exit status 1 if nothing was measured or an echo was wrong.
+fn load(args: &cli::LoadArgs) -> ExitCode {
+    let outcome = (|| -> anyhow::Result<ExitCode> {
+        let settings = bench_harness::load_cli::settings(args)?;
+        let report = bench_harness::load_cli::run(settings, args)?;
+        print!("{}", report.table());
+        let results = &report.results;
+        if results.errors.mismatch > 0 {
+            eprintln!(
+                "c10k: integrity check failed: {} echoes differed from what was sent",
+                results.errors.mismatch
+            );
+            return Ok(ExitCode::FAILURE);
+        }
+        if results.messages == 0 {
+            let errors = results.errors.total();
+            eprintln!("c10k: nothing was measured ({errors} connection errors; see above)");
+            return Ok(ExitCode::FAILURE);
+        }
+        Ok(ExitCode::SUCCESS)
+    })();
+    outcome.unwrap_or_else(|error| {
+        eprintln!("c10k: {error:#}");
+        ExitCode::from(2)
+    })
 }
 
 /// Help and version print as clap formats them; mistakes get one line.

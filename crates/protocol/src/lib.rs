@@ -29,6 +29,10 @@
 /// The handshake word a client sends, before trimming and the terminator.
 pub const HELLO: &[u8] = b"hello";
 
+/// The handshake line a client sends (the server also accepts it padded
+/// with whitespace or ending in `\r\n`).
+pub const HELLO_LINE: &[u8] = b"hello\n";
+
 /// What the server writes back when the handshake is accepted, before any echo byte.
 pub const REPLY: &[u8] = b"hello\n";
 

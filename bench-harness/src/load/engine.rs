@@ -1,0 +1,641 @@
+//! One load thread: a mio event loop driving its share of the connections
+//! through connect, handshake and echo, and measuring each step.
+//!
+//! Each connection has at most one message in flight. In the closed loop it
+//! sends the next one as soon as the echo is complete. In the open loop
+//! each connection has a schedule (the total `--rate` spread evenly), and a
+//! message's latency is measured from the time the schedule said to send
+//! it, not from when the connection was free to: when the server stalls,
+//! the messages that should have gone out meanwhile carry the stall in
+//! their latency (wrk2's coordinated-omission correction). The latency
+//! from the actual send is recorded too, to show the difference.
+
+use std::cmp::Reverse;
+use std::collections::{BinaryHeap, VecDeque};
+use std::io::{self, Read, Write};
+use std::net::SocketAddr;
+use std::sync::atomic::Ordering;
+use std::time::{Duration, Instant};
+
+use hdrhistogram::Histogram;
+use mio::net::TcpStream;
+use mio::{Events, Interest, Poll, Token};
+use slab::Slab;
+use socket2::{Domain, Protocol, Socket, Type};
+
+use super::control::{Control, Phase};
+use super::message;
+use super::report::{ErrorKind, Errors};
+use super::settings::Settings;
+
+/// How often a load thread looks at the phase when nothing else wakes it.
+const PHASE_CHECK: Duration = Duration::from_millis(20);
+/// Connects started per loop turn when the ramp is unlimited, so that the
+/// loop keeps answering the connections it already has.
+const CONNECTS_PER_TURN: usize = 256;
+const EVENTS_PER_POLL: usize = 1024;
+/// `epoll_wait` counts in whole milliseconds, so a thread that slept until a
+/// scheduled send would wake up to a millisecond late, and that lateness
+/// would show up as latency. Scheduled sends may go out this much early
+/// instead; their latency is then measured from the actual send.
+const SEND_EARLY: Duration = Duration::from_millis(1);
+
+/// What one load thread measured.
+#[derive(Debug)]
+pub(crate) struct ThreadReport {
+    pub(crate) connect: Histogram<u64>,
+    pub(crate) handshake: Histogram<u64>,
+    pub(crate) echo: Histogram<u64>,
+    pub(crate) echo_uncorrected: Histogram<u64>,
+    pub(crate) messages: u64,
+    /// Messages counted per connection that was ever ready for traffic.
+    pub(crate) per_connection: Vec<u64>,
+    pub(crate) errors: Errors,
+    pub(crate) connected: usize,
+    pub(crate) ready: usize,
+    pub(crate) first_connect: Option<Instant>,
+    pub(crate) last_ready: Option<Instant>,
+}
+
+/// A latency histogram in nanoseconds, from 1 ns to an hour, 3 significant digits.
+pub(crate) fn latency_histogram() -> Histogram<u64> {
+    Histogram::new_with_bounds(1, 3_600_000_000_000, 3).expect("valid histogram bounds")
+}
+
+#[derive(Debug)]
+enum State {
+    Connecting,
+    /// `hello\n` sent; this many bytes of the reply have arrived.
+    Handshaking(usize),
+    /// Ready, no message in flight.
+    Idle,
+    /// A message is out: `sent` bytes written, `received` bytes echoed.
+    InFlight {
+        sent: usize,
+        received: usize,
+    },
+}
+
+#[derive(Debug)]
+struct Conn {
+    id: u32,
+    stream: TcpStream,
+    state: State,
+    started: Instant,
+    /// When the current step times out (connect or handshake).
+    deadline: Option<Instant>,
+    /// Open loop: when the schedule says to send the next message.
+    next_send: Option<Instant>,
+    seq: u64,
+    /// The message in flight, which is also what the echo must equal.
+    message: Vec<u8>,
+    intended: Instant,
+    sent_at: Instant,
+    counted: u64,
+}
+
+/// What a timer entry asks for; validated against the connection when due.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+enum Due {
+    Deadline,
+    Send,
+}
+
+pub(crate) struct Worker<'a> {
+    settings: &'a Settings,
+    control: &'a Control,
+    poll: Poll,
+    conns: Slab<Conn>,
+    /// Connection ids this thread still has to open, in ramp order.
+    to_open: VecDeque<u32>,
+    ramp_start: Instant,
+    timers: BinaryHeap<Reverse<(Instant, usize, u32, Due)>>,
+    scratch: Vec<u8>,
+    report: ThreadReport,
+    /// Connections still connecting or handshaking.
+    pending: usize,
+    ramp_reported: bool,
+    traffic_started: bool,
+}
+
+impl<'a> Worker<'a> {
+    /// A load thread for the connections whose id is `index` modulo `threads`.
+    pub(crate) fn new(
+        index: usize,
+        settings: &'a Settings,
+        control: &'a Control,
+        ramp_start: Instant,
+    ) -> io::Result<Worker<'a>> {
+        let to_open = (index..settings.connections)
+            .step_by(settings.threads)
+            .map(|id| id as u32)
+            .collect();
+        Ok(Worker {
+            settings,
+            control,
+            poll: Poll::new()?,
+            conns: Slab::new(),
+            to_open,
+            ramp_start,
+            timers: BinaryHeap::new(),
+            scratch: vec![0; settings.size.max(64 * 1024)],
+            report: ThreadReport {
+                connect: latency_histogram(),
+                handshake: latency_histogram(),
+                echo: latency_histogram(),
+                echo_uncorrected: latency_histogram(),
+                messages: 0,
+                per_connection: Vec::new(),
+                errors: Errors::default(),
+                connected: 0,
+                ready: 0,
+                first_connect: None,
+                last_ready: None,
+            },
+            pending: 0,
+            ramp_reported: false,
+            traffic_started: false,
+        })
+    }
+
+    /// Runs until the stop phase; returns what was measured.
+    pub(crate) fn run(mut self) -> io::Result<ThreadReport> {
+        let mut events = Events::with_capacity(EVENTS_PER_POLL);
+        loop {
+            let now = Instant::now();
+            let phase = self.control.phase();
+            if phase == Phase::Stop {
+                break;
+            }
+            self.open_due(now);
+            if phase >= Phase::Warmup && !self.traffic_started {
+                self.start_traffic(now);
+            }
+            self.report_ramp_done();
+            let timeout = self.poll_timeout(now);
+            if let Err(err) = self.poll.poll(&mut events, Some(timeout))
+                && err.kind() != io::ErrorKind::Interrupted
+            {
+                return Err(err);
+            }
+            for event in events.iter() {
+                self.on_ready(event.token().0);
+            }
+            self.fire_timers(Instant::now());
+        }
+        for conn in self.conns.drain() {
+            if !matches!(conn.state, State::Connecting | State::Handshaking(_)) {
+                self.report.per_connection.push(conn.counted);
+            }
+        }
+        Ok(self.report)
+    }
+
+    fn poll_timeout(&self, now: Instant) -> Duration {
+        let next_open = match (self.to_open.front(), self.settings.connect_rate) {
+            (Some(_), None) => Some(Duration::ZERO),
+            (Some(&id), Some(rate)) => {
+                Some(self.open_time(id, rate).saturating_duration_since(now))
+            }
+            (None, _) => None,
+        };
+        // Whole milliseconds, rounded down: mio would round up.
+        let next_timer = self.timers.peek().map(|Reverse((at, ..))| {
+            Duration::from_millis(at.saturating_duration_since(now).as_millis() as u64)
+        });
+        [Some(PHASE_CHECK), next_open, next_timer]
+            .into_iter()
+            .flatten()
+            .min()
+            .unwrap_or(PHASE_CHECK)
+    }
+
+    fn open_time(&self, id: u32, rate: f64) -> Instant {
+        self.ramp_start + Duration::from_secs_f64(f64::from(id) / rate)
+    }
+
+    /// Starts the connects whose ramp time has come.
+    fn open_due(&mut self, now: Instant) {
+        for _ in 0..CONNECTS_PER_TURN {
+            let Some(&id) = self.to_open.front() else {
+                return;
+            };
+            if let Some(rate) = self.settings.connect_rate
+                && self.open_time(id, rate) > now
+            {
+                return;
+            }
+            self.to_open.pop_front();
+            self.connect(id, now);
+        }
+    }
+
+    fn connect(&mut self, id: u32, now: Instant) {
+        self.report.first_connect.get_or_insert(now);
+        let source = match self.settings.source_addrs.as_slice() {
+            [] => None,
+            addrs => Some(addrs[id as usize % addrs.len()]),
+        };
+        let stream = match start_connect(self.settings.target, source) {
+            Ok(stream) => stream,
+            Err(err) => {
+                self.error(connect_error_kind(&err));
+                return;
+            }
+        };
+        let entry = self.conns.vacant_entry();
+        let key = entry.key();
+        let mut conn = Conn {
+            id,
+            stream,
+            state: State::Connecting,
+            started: now,
+            deadline: Some(now + self.settings.connect_timeout),
+            next_send: None,
+            seq: 0,
+            message: vec![0; self.settings.size],
+            intended: now,
+            sent_at: now,
+            counted: 0,
+        };
+        if let Err(err) = self.poll.registry().register(
+            &mut conn.stream,
+            Token(key),
+            Interest::READABLE | Interest::WRITABLE,
+        ) {
+            self.error(connect_error_kind(&err));
+            return;
+        }
+        let deadline = conn.deadline;
+        entry.insert(conn);
+        self.pending += 1;
+        if let Some(at) = deadline {
+            self.timers.push(Reverse((at, key, id, Due::Deadline)));
+        }
+    }
+
+    /// Tells the coordinator once this thread has nothing left to open or handshake.
+    fn report_ramp_done(&mut self) {
+        if !self.ramp_reported && self.to_open.is_empty() && self.pending == 0 {
+            self.ramp_reported = true;
+            self.control.ramped.fetch_add(1, Ordering::Release);
+        }
+    }
+
+    /// The warm-up began: every ready connection starts its traffic.
+    fn start_traffic(&mut self, now: Instant) {
+        self.traffic_started = true;
+        let idle: Vec<usize> = self
+            .conns
+            .iter()
+            .filter(|(_, conn)| matches!(conn.state, State::Idle))
+            .map(|(key, _)| key)
+            .collect();
+        for key in idle {
+            self.begin_traffic(key, now);
+        }
+    }
+
+    /// A connection became ready for traffic (or the traffic started).
+    fn begin_traffic(&mut self, key: usize, now: Instant) {
+        if !self.traffic_started {
+            return;
+        }
+        match self.settings.rate {
+            None => self.send_next(key, now, now),
+            Some(rate) => {
+                let conn = &mut self.conns[key];
+                let interval = self.settings.connections as f64 / rate;
+                // Connections are spread evenly over one interval.
+                let offset = interval * f64::from(conn.id) / self.settings.connections as f64;
+                let start = self.control.traffic_start().unwrap_or(now);
+                let first = start + Duration::from_secs_f64(offset);
+                conn.next_send = Some(first);
+                self.schedule_send(key);
+            }
+        }
+    }
+
+    fn schedule_send(&mut self, key: usize) {
+        let conn = &self.conns[key];
+        if let Some(at) = conn.next_send {
+            self.timers.push(Reverse((at, key, conn.id, Due::Send)));
+        }
+    }
+
+    fn fire_timers(&mut self, now: Instant) {
+        while let Some(Reverse((at, key, id, due))) = self.timers.peek().copied() {
+            let slack = if due == Due::Send {
+                SEND_EARLY
+            } else {
+                Duration::ZERO
+            };
+            if at > now + slack {
+                return;
+            }
+            self.timers.pop();
+            let Some(conn) = self.conns.get(key).filter(|conn| conn.id == id) else {
+                continue;
+            };
+            match due {
+                Due::Deadline if conn.deadline == Some(at) => {
+                    let kind = match conn.state {
+                        State::Connecting => ErrorKind::ConnectTimeout,
+                        _ => ErrorKind::HandshakeTimeout,
+                    };
+                    self.close(key, Some(kind));
+                }
+                Due::Send if conn.next_send == Some(at) && matches!(conn.state, State::Idle) => {
+                    self.send_next(key, at, now);
+                }
+                _ => {}
+            }
+        }
+    }
+
+    fn on_ready(&mut self, key: usize) {
+        let Some(conn) = self.conns.get(key) else {
+            return;
+        };
+        let outcome = match conn.state {
+            State::Connecting => self.on_connecting(key),
+            State::Handshaking(_) => self.on_handshaking(key),
+            State::Idle | State::InFlight { .. } => self.on_traffic(key),
+        };
+        if let Err(kind) = outcome {
+            self.close(key, Some(kind));
+        }
+    }
+
+    fn on_connecting(&mut self, key: usize) -> Result<(), ErrorKind> {
+        let now = Instant::now();
+        let conn = &mut self.conns[key];
+        match conn.stream.take_error() {
+            Ok(None) => {}
+            Ok(Some(err)) | Err(err) => return Err(connect_error_kind(&err)),
+        }
+        match conn.stream.peer_addr() {
+            Ok(_) => {}
+            // Not connected yet: a spurious wake-up.
+            Err(err) if err.kind() == io::ErrorKind::NotConnected => return Ok(()),
+            Err(err) => return Err(connect_error_kind(&err)),
+        }
+        let _ = conn.stream.set_nodelay(true);
+        self.report
+            .connect
+            .saturating_record(nanos(now - conn.started));
+        self.report.connected += 1;
+        if !self.settings.handshake {
+            return self.ready(key, now);
+        }
+        conn.state = State::Handshaking(0);
+        conn.deadline = Some(now + self.settings.connect_timeout);
+        let (deadline, id) = (conn.deadline, conn.id);
+        write_all_now(&conn.stream, protocol::HELLO_LINE).map_err(|e| io_error_kind(&e))?;
+        if let Some(at) = deadline {
+            self.timers.push(Reverse((at, key, id, Due::Deadline)));
+        }
+        // The reply may be there already (edge-triggered: read now).
+        self.on_handshaking(key)
+    }
+
+    fn on_handshaking(&mut self, key: usize) -> Result<(), ErrorKind> {
+        let conn = &mut self.conns[key];
+        let State::Handshaking(mut got) = conn.state else {
+            return Ok(());
+        };
+        let expected = protocol::REPLY;
+        loop {
+            let n = match (&conn.stream).read(&mut self.scratch[..expected.len() - got]) {
+                Ok(0) => return Err(ErrorKind::HandshakeRejected),
+                Ok(n) => n,
+                Err(err) if err.kind() == io::ErrorKind::WouldBlock => {
+                    conn.state = State::Handshaking(got);
+                    return Ok(());
+                }
+                Err(err) if err.kind() == io::ErrorKind::Interrupted => continue,
+                Err(err) if is_reset(&err) => return Err(ErrorKind::HandshakeRejected),
+                Err(err) => return Err(io_error_kind(&err)),
+            };
+            if self.scratch[..n] != expected[got..got + n] {
+                return Err(ErrorKind::HandshakeRejected);
+            }
+            got += n;
+            if got == expected.len() {
+                return self.ready(key, Instant::now());
+            }
+        }
+    }
+
+    /// Connected (and handshaken): count it, and start traffic if it is time.
+    fn ready(&mut self, key: usize, now: Instant) -> Result<(), ErrorKind> {
+        let conn = &mut self.conns[key];
+        conn.state = State::Idle;
+        conn.deadline = None;
+        if self.settings.handshake {
+            self.report
+                .handshake
+                .saturating_record(nanos(now - conn.started));
+        }
+        self.report.ready += 1;
+        self.report.last_ready = Some(now);
+        self.pending -= 1;
+        self.control.ready.fetch_add(1, Ordering::Relaxed);
+        self.begin_traffic(key, now);
+        Ok(())
+    }
+
+    /// Sends the connection's next message, meant to go out at `intended`.
+    fn send_next(&mut self, key: usize, intended: Instant, now: Instant) {
+        let conn = &mut self.conns[key];
+        conn.seq += 1;
+        message::fill(&mut conn.message, conn.id, conn.seq);
+        conn.intended = intended;
+        conn.sent_at = now;
+        conn.state = State::InFlight {
+            sent: 0,
+            received: 0,
+        };
+        if let Err(kind) = self.on_traffic(key) {
+            self.close(key, Some(kind));
+        }
+    }
+
+    /// Writes what is left of the message and reads what came back.
+    fn on_traffic(&mut self, key: usize) -> Result<(), ErrorKind> {
+        let size = self.settings.size;
+        let conn = &mut self.conns[key];
+        let State::InFlight {
+            mut sent,
+            mut received,
+        } = conn.state
+        else {
+            // Idle: the server has nothing to say; anything it does say is wrong.
+            return match (&conn.stream).read(&mut self.scratch) {
+                Ok(0) => Err(ErrorKind::UnexpectedClose),
+                Ok(_) => Err(ErrorKind::Mismatch),
+                Err(err) if err.kind() == io::ErrorKind::WouldBlock => Ok(()),
+                Err(err) => Err(io_error_kind(&err)),
+            };
+        };
+        let just_sent = sent == 0;
+        while sent < size {
+            match (&conn.stream).write(&conn.message[sent..]) {
+                Ok(n) => sent += n,
+                Err(err) if err.kind() == io::ErrorKind::WouldBlock => break,
+                Err(err) if err.kind() == io::ErrorKind::Interrupted => {}
+                Err(err) => return Err(io_error_kind(&err)),
+            }
+        }
+        // System calls are the cost that matters here: a load generator that
+        // spends more per message than the server measures itself. The echo
+        // of what was just written cannot be back yet, and its arrival will
+        // raise a readiness edge, so reading now would only return
+        // `WouldBlock`; a complete message or a short read likewise means
+        // the socket is drained, and new bytes will raise a new edge.
+        let mut drained = just_sent && sent == size && received == 0;
+        while !drained {
+            let n = match (&conn.stream).read(&mut self.scratch) {
+                Ok(0) => return Err(ErrorKind::UnexpectedClose),
+                Ok(n) => n,
+                Err(err) if err.kind() == io::ErrorKind::WouldBlock => break,
+                Err(err) if err.kind() == io::ErrorKind::Interrupted => continue,
+                Err(err) => return Err(io_error_kind(&err)),
+            };
+            drained = n < self.scratch.len() || received + n >= size;
+            // More than was sent, or other bytes than were sent: the echo is wrong.
+            if received + n > sent
+                || message::first_difference(
+                    &self.scratch[..n],
+                    &conn.message[received..received + n],
+                )
+                .is_some()
+            {
+                return Err(ErrorKind::Mismatch);
+            }
+            received += n;
+        }
+        conn.state = State::InFlight { sent, received };
+        if received == size {
+            self.complete(key);
+        }
+        Ok(())
+    }
+
+    /// The echo of the message in flight is complete.
+    fn complete(&mut self, key: usize) {
+        let now = Instant::now();
+        let conn = &mut self.conns[key];
+        conn.state = State::Idle;
+        if self.control.counts(conn.intended, now) {
+            // From the scheduled time, or the actual one if it went out early.
+            let from = conn.intended.min(conn.sent_at);
+            self.report.echo.saturating_record(nanos(now - from));
+            self.report
+                .echo_uncorrected
+                .saturating_record(nanos(now - conn.sent_at));
+            self.report.messages += 1;
+            conn.counted += 1;
+            self.control.messages.fetch_add(1, Ordering::Relaxed);
+        }
+        if self.control.phase() >= Phase::Stop {
+            return;
+        }
+        match self.settings.rate {
+            None => self.send_next(key, now, now),
+            Some(rate) => {
+                let interval = Duration::from_secs_f64(self.settings.connections as f64 / rate);
+                let next = conn.intended + interval;
+                conn.next_send = Some(next);
+                if next <= now {
+                    // Behind schedule: send at once, and let the latency show it.
+                    self.send_next(key, next, now);
+                } else {
+                    self.schedule_send(key);
+                }
+            }
+        }
+    }
+
+    fn close(&mut self, key: usize, error: Option<ErrorKind>) {
+        let Some(mut conn) = self.conns.try_remove(key) else {
+            return;
+        };
+        let _ = self.poll.registry().deregister(&mut conn.stream);
+        match conn.state {
+            State::Connecting | State::Handshaking(_) => self.pending -= 1,
+            _ => {
+                self.report.per_connection.push(conn.counted);
+                self.control.ready.fetch_sub(1, Ordering::Relaxed);
+            }
+        }
+        if let Some(kind) = error {
+            self.error(kind);
+        }
+    }
+
+    fn error(&mut self, kind: ErrorKind) {
+        self.report.errors.add(kind);
+        self.control.errors.fetch_add(1, Ordering::Relaxed);
+    }
+}
+
+/// Starts a non-blocking connect, from `source` if given.
+fn start_connect(target: SocketAddr, source: Option<std::net::IpAddr>) -> io::Result<TcpStream> {
+    let socket = Socket::new(
+        Domain::for_address(target),
+        Type::STREAM,
+        Some(Protocol::TCP),
+    )?;
+    socket.set_nonblocking(true)?;
+    if let Some(source) = source {
+        socket.bind(&SocketAddr::new(source, 0).into())?;
+    }
+    match socket.connect(&target.into()) {
+        Ok(()) => {}
+        Err(err) if err.raw_os_error() == Some(libc::EINPROGRESS) => {}
+        Err(err) => return Err(err),
+    }
+    Ok(TcpStream::from_std(socket.into()))
+}
+
+/// Writes a few bytes that fit in any fresh socket buffer.
+fn write_all_now(mut stream: &TcpStream, bytes: &[u8]) -> io::Result<()> {
+    let n = stream.write(bytes)?;
+    if n == bytes.len() {
+        Ok(())
+    } else {
+        Err(io::ErrorKind::WriteZero.into())
+    }
+}
+
+fn connect_error_kind(err: &io::Error) -> ErrorKind {
+    match err.kind() {
+        io::ErrorKind::ConnectionRefused => ErrorKind::ConnectRefused,
+        io::ErrorKind::TimedOut => ErrorKind::ConnectTimeout,
+        _ => ErrorKind::Other,
+    }
+}
+
+fn io_error_kind(err: &io::Error) -> ErrorKind {
+    if is_reset(err) {
+        ErrorKind::Reset
+    } else {
+        ErrorKind::Other
+    }
+}
+
+fn is_reset(err: &io::Error) -> bool {
+    matches!(
+        err.kind(),
+        io::ErrorKind::ConnectionReset
+            | io::ErrorKind::ConnectionAborted
+            | io::ErrorKind::BrokenPipe
+    )
+}
+
+fn nanos(duration: Duration) -> u64 {
+    u64::try_from(duration.as_nanos())
+        .unwrap_or(u64::MAX)
+        .max(1)
+}

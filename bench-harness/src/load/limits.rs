@@ -1,0 +1,56 @@
+//! The system limits that would make a large run fail, checked before it
+//! starts, each with one line saying what to do about it.
+
+use super::settings::Settings;
+
+/// Descriptors kept for the load generator itself (epoll, stdio, the JSON file).
+const RESERVED_FDS: u64 = 64;
+
+/// Raises the open-file soft limit as far as allowed, then checks that the
+/// run fits the machine. `Err` is a one-line reason the run cannot work;
+/// `Ok` carries warnings about limits that may hurt it.
+pub fn check(settings: &Settings) -> Result<Vec<String>, String> {
+    let soft = rlimit::increase_nofile_limit(u64::MAX).unwrap_or(0);
+    let needed = settings.connections as u64 + RESERVED_FDS;
+    if soft > 0 && needed > soft {
+        return Err(format!(
+            "-c {} needs about {needed} descriptors but the open-file limit is {soft}: \
+             lower -c, or raise the hard limit (ulimit -Hn) and run again",
+            settings.connections
+        ));
+    }
+    let mut warnings = Vec::new();
+    if let Some((low, high)) = port_range() {
+        let ports = high.saturating_sub(low) + 1;
+        let sources = settings.source_addrs.len().max(1);
+        if settings.connections > ports * sources {
+            return Err(format!(
+                "-c {} needs more local ports than {sources} source address(es) have \
+                 ({ports} each, range {low}-{high}): spread them with --source-addrs 127.0.0.1-127.0.0.{}",
+                settings.connections,
+                settings.connections.div_ceil(ports).min(254)
+            ));
+        }
+    }
+    if let Some(somaxconn) = read_number("/proc/sys/net/core/somaxconn")
+        && settings.connect_rate.is_none()
+        && settings.connections > somaxconn
+    {
+        warnings.push(format!(
+            "net.core.somaxconn is {somaxconn}: {} connects at once can overflow a listen \
+             backlog, and a dropped SYN is retried a second later (use --connect-rate to ramp)",
+            settings.connections
+        ));
+    }
+    Ok(warnings)
+}
+
+fn port_range() -> Option<(usize, usize)> {
+    let text = std::fs::read_to_string("/proc/sys/net/ipv4/ip_local_port_range").ok()?;
+    let mut parts = text.split_whitespace().map(|part| part.parse().ok());
+    Some((parts.next()??, parts.next()??))
+}
+
+fn read_number(path: &str) -> Option<usize> {
+    std::fs::read_to_string(path).ok()?.trim().parse().ok()
+}

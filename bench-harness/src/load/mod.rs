@@ -1,0 +1,248 @@
+//! `c10k load HOST:PORT`: C10k-style load against any echo server, ours or not.
+//!
+//! The coordinating thread starts `--threads` load threads ([`engine`]),
+//! walks the run through its phases (ramp, warm-up, measurement, stop) on
+//! the shared [`control`], draws the progress bar, and merges what the
+//! threads measured into a [`Report`]. It never reports a figure it did not
+//! measure: a run in which connections fail still finishes and says what
+//! failed, by kind.
+
+pub(crate) mod control;
+pub(crate) mod engine;
+pub mod limits;
+pub mod message;
+pub mod report;
+pub mod settings;
+
+use std::io;
+use std::sync::atomic::Ordering;
+use std::time::{Duration, Instant};
+
+use indicatif::{ProgressBar, ProgressStyle};
+
+use control::{Control, Phase};
+use engine::{ThreadReport, Worker, latency_histogram};
+pub use report::Report;
+use report::{EncodedHistograms, Errors, Fairness, Latencies, Results, Summary, jain_index};
+pub use settings::Settings;
+
+/// Runs the load described by `settings` and returns what it measured.
+pub fn run(settings: Settings, show_progress: bool) -> io::Result<Report> {
+    let control = Control::default();
+    let ramp_start = Instant::now();
+    let workers = (0..settings.threads)
+        .map(|index| Worker::new(index, &settings, &control, ramp_start))
+        .collect::<io::Result<Vec<_>>>()?;
+    let progress = Progress::new(show_progress, &settings);
+    let (reports, (measured, cpu)) = std::thread::scope(|scope| -> io::Result<_> {
+        let handles = workers
+            .into_iter()
+            .enumerate()
+            .map(|(i, worker)| {
+                std::thread::Builder::new()
+                    .name(format!("load-{i}"))
+                    .spawn_scoped(scope, move || worker.run())
+            })
+            .collect::<io::Result<Vec<_>>>();
+        let handles = match handles {
+            Ok(handles) => handles,
+            Err(err) => {
+                control.enter(Phase::Stop, Instant::now());
+                return Err(err);
+            }
+        };
+        let measured = coordinate(&settings, &control, &progress, ramp_start);
+        let mut reports = Vec::with_capacity(handles.len());
+        for handle in handles {
+            let report = handle
+                .join()
+                .unwrap_or_else(|_| Err(io::Error::other("a load thread panicked")))?;
+            reports.push(report);
+        }
+        Ok((reports, measured))
+    })?;
+    progress.finish();
+    Ok(merge(settings, reports, measured, cpu))
+}
+
+/// Walks the run through its phases; returns the measured duration and
+/// the CPU seconds this process used meanwhile.
+fn coordinate(
+    settings: &Settings,
+    control: &Control,
+    progress: &Progress,
+    ramp_start: Instant,
+) -> (Duration, Option<f64>) {
+    let ramp_limit = ramp_start
+        + settings.connect_rate.map_or(Duration::ZERO, |rate| {
+            Duration::from_secs_f64(settings.connections as f64 / rate)
+        })
+        + 2 * settings.connect_timeout
+        + Duration::from_secs(1);
+    while control.ramped.load(Ordering::Acquire) < settings.threads && Instant::now() < ramp_limit {
+        progress.ramp(control);
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let traffic_start = Instant::now();
+    control.enter(Phase::Warmup, traffic_start);
+    while traffic_start.elapsed() < settings.warmup {
+        progress.traffic(control, traffic_start, settings, false);
+        std::thread::sleep(Duration::from_millis(50).min(settings.warmup));
+    }
+    let measure_start = Instant::now();
+    let cpu_start = crate::machine::cpu_seconds(None);
+    control.enter(Phase::Measure, measure_start);
+    while measure_start.elapsed() < settings.duration {
+        progress.traffic(control, measure_start, settings, true);
+        let left = settings.duration.saturating_sub(measure_start.elapsed());
+        std::thread::sleep(Duration::from_millis(100).min(left));
+    }
+    let measure_end = Instant::now();
+    control.enter(Phase::Stop, measure_end);
+    let cpu = crate::machine::cpu_seconds(None)
+        .zip(cpu_start)
+        .map(|(end, start)| end - start);
+    (measure_end - measure_start, cpu)
+}
+
+fn merge(
+    settings: Settings,
+    reports: Vec<ThreadReport>,
+    measured: Duration,
+    cpu: Option<f64>,
+) -> Report {
+    let mut connect = latency_histogram();
+    let mut handshake = latency_histogram();
+    let mut echo = latency_histogram();
+    let mut echo_uncorrected = latency_histogram();
+    let mut errors = Errors::default();
+    let mut per_connection = Vec::new();
+    let (mut messages, mut established, mut ready) = (0, 0, 0);
+    let mut first_connect: Option<Instant> = None;
+    let mut last_ready: Option<Instant> = None;
+    for report in reports {
+        // Same bounds everywhere, so adding cannot fail.
+        let _ = connect.add(&report.connect);
+        let _ = handshake.add(&report.handshake);
+        let _ = echo.add(&report.echo);
+        let _ = echo_uncorrected.add(&report.echo_uncorrected);
+        errors.merge(&report.errors);
+        per_connection.extend(report.per_connection);
+        messages += report.messages;
+        established += report.connected;
+        ready += report.ready;
+        first_connect = match (first_connect, report.first_connect) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        };
+        last_ready = last_ready.max(report.last_ready);
+    }
+    let seconds = measured.as_secs_f64().max(f64::EPSILON);
+    let slowest = per_connection.iter().min().map(|&min| min as f64 / seconds);
+    let results = Results {
+        connections_requested: settings.connections,
+        connections_established: established,
+        connections_ready: ready,
+        ramp_s: first_connect
+            .zip(last_ready)
+            .map(|(first, last)| last.saturating_duration_since(first).as_secs_f64()),
+        measured_s: measured.as_secs_f64(),
+        messages,
+        messages_per_s: messages as f64 / seconds,
+        load_cpu_s: cpu,
+        load_cpu_us_per_message: cpu
+            .filter(|_| messages > 0)
+            .map(|cpu| cpu * 1e6 / messages as f64),
+        megabytes_per_s: (messages as f64 * settings.size as f64) / seconds / 1e6,
+        latency: Latencies {
+            connect: Summary::of(&connect),
+            handshake: Summary::of(&handshake),
+            echo: Summary::of(&echo),
+            echo_uncorrected: Summary::of(&echo_uncorrected),
+        },
+        fairness: Fairness {
+            jain_index: jain_index(&per_connection),
+            slowest_connection_msgs_per_s: slowest,
+        },
+        errors,
+    };
+    Report {
+        c10k_version: crate::machine::VERSION,
+        git_revision: crate::machine::GIT_REVISION,
+        machine: crate::machine::describe(),
+        settings,
+        results,
+        histograms: EncodedHistograms::encode([&connect, &handshake, &echo, &echo_uncorrected]),
+    }
+}
+
+/// The progress bar: connections during the ramp, then time with the message rate.
+struct Progress {
+    bar: ProgressBar,
+}
+
+impl Progress {
+    fn new(show: bool, settings: &Settings) -> Progress {
+        let bar = if show {
+            ProgressBar::new(settings.connections as u64)
+        } else {
+            ProgressBar::hidden()
+        };
+        bar.set_style(
+            ProgressStyle::with_template("{prefix:>8} [{bar:30}] {pos}/{len} {msg}")
+                .unwrap_or_else(|_| ProgressStyle::default_bar())
+                .progress_chars("=> "),
+        );
+        bar.set_prefix("ramp");
+        Progress { bar }
+    }
+
+    fn ramp(&self, control: &Control) {
+        self.bar
+            .set_position(control.ready.load(Ordering::Relaxed) as u64);
+        self.bar.set_message(format!(
+            "connections ready, {} errors",
+            control.errors.load(Ordering::Relaxed)
+        ));
+    }
+
+    fn traffic(&self, control: &Control, since: Instant, settings: &Settings, measuring: bool) {
+        let (total, prefix) = if measuring {
+            (settings.duration, "measure")
+        } else {
+            (settings.warmup, "warm-up")
+        };
+        if self.bar.prefix() != prefix {
+            self.bar.set_prefix(prefix);
+            self.bar.set_length(total.as_millis() as u64);
+            self.bar.set_position(0);
+            self.bar.set_style(
+                ProgressStyle::with_template(
+                    "{prefix:>8} [{bar:30}] {elapsed_precise} ETA {eta} {msg}",
+                )
+                .unwrap_or_else(|_| ProgressStyle::default_bar())
+                .progress_chars("=> "),
+            );
+        }
+        let elapsed = since.elapsed();
+        self.bar.set_position(elapsed.as_millis() as u64);
+        let messages = control.messages.load(Ordering::Relaxed);
+        let rate = if measuring {
+            format!(
+                "{:.0} msg/s, ",
+                messages as f64 / elapsed.as_secs_f64().max(1e-3)
+            )
+        } else {
+            String::new()
+        };
+        self.bar.set_message(format!(
+            "{} open, {rate}{} errors",
+            control.ready.load(Ordering::Relaxed),
+            control.errors.load(Ordering::Relaxed)
+        ));
+    }
+
+    fn finish(&self) {
+        self.bar.finish_and_clear();
+    }
+}

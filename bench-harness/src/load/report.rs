@@ -1,0 +1,351 @@
+//! What a load run found: the figures, the table people read and the JSON
+//! machines read.
+
+use std::fmt::Write as _;
+
+use base64::Engine as _;
+use hdrhistogram::Histogram;
+use hdrhistogram::serialization::{Serializer, V2DeflateSerializer};
+use serde::{Deserialize, Serialize};
+
+use super::settings::Settings;
+use crate::machine::Machine;
+
+/// The kinds of failure a load run counts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ErrorKind {
+    /// The target refused the connection.
+    ConnectRefused,
+    /// The connection was not established within `--connect-timeout`.
+    ConnectTimeout,
+    /// Closed (or answered wrongly) instead of `hello\n`.
+    HandshakeRejected,
+    /// No `hello\n` within `--connect-timeout` after connecting.
+    HandshakeTimeout,
+    /// Reset by the peer during traffic.
+    Reset,
+    /// Closed by the peer during traffic.
+    UnexpectedClose,
+    /// The echo differed from what was sent.
+    Mismatch,
+    /// Anything else (for example, out of local ports).
+    Other,
+}
+
+/// Error counts by kind.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Errors {
+    pub connect_refused: u64,
+    pub connect_timeout: u64,
+    pub handshake_rejected: u64,
+    pub handshake_timeout: u64,
+    pub reset: u64,
+    pub unexpected_close: u64,
+    pub mismatch: u64,
+    pub other: u64,
+}
+
+impl Errors {
+    /// Counts one error.
+    pub fn add(&mut self, kind: ErrorKind) {
+        *self.counter(kind) += 1;
+    }
+
+    fn counter(&mut self, kind: ErrorKind) -> &mut u64 {
+        match kind {
+            ErrorKind::ConnectRefused => &mut self.connect_refused,
+            ErrorKind::ConnectTimeout => &mut self.connect_timeout,
+            ErrorKind::HandshakeRejected => &mut self.handshake_rejected,
+            ErrorKind::HandshakeTimeout => &mut self.handshake_timeout,
+            ErrorKind::Reset => &mut self.reset,
+            ErrorKind::UnexpectedClose => &mut self.unexpected_close,
+            ErrorKind::Mismatch => &mut self.mismatch,
+            ErrorKind::Other => &mut self.other,
+        }
+    }
+
+    /// Adds another set of counts to these.
+    pub fn merge(&mut self, other: &Errors) {
+        self.connect_refused += other.connect_refused;
+        self.connect_timeout += other.connect_timeout;
+        self.handshake_rejected += other.handshake_rejected;
+        self.handshake_timeout += other.handshake_timeout;
+        self.reset += other.reset;
+        self.unexpected_close += other.unexpected_close;
+        self.mismatch += other.mismatch;
+        self.other += other.other;
+    }
+
+    /// Every kind with its count, in a fixed order.
+    pub fn by_kind(&self) -> [(&'static str, u64); 8] {
+        [
+            ("connect_refused", self.connect_refused),
+            ("connect_timeout", self.connect_timeout),
+            ("handshake_rejected", self.handshake_rejected),
+            ("handshake_timeout", self.handshake_timeout),
+            ("reset", self.reset),
+            ("unexpected_close", self.unexpected_close),
+            ("mismatch", self.mismatch),
+            ("other", self.other),
+        ]
+    }
+
+    /// All errors together.
+    pub fn total(&self) -> u64 {
+        self.by_kind().iter().map(|(_, count)| count).sum()
+    }
+}
+
+/// A latency distribution, in microseconds.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct Summary {
+    pub count: u64,
+    pub min_us: f64,
+    pub mean_us: f64,
+    pub p50_us: f64,
+    pub p90_us: f64,
+    pub p99_us: f64,
+    pub p99_9_us: f64,
+    pub p99_99_us: f64,
+    pub max_us: f64,
+}
+
+impl Summary {
+    /// Summarises a histogram recorded in nanoseconds; `None` if it is empty.
+    pub fn of(histogram: &Histogram<u64>) -> Option<Summary> {
+        if histogram.is_empty() {
+            return None;
+        }
+        let us = |nanos: u64| nanos as f64 / 1_000.0;
+        let at = |q: f64| us(histogram.value_at_quantile(q));
+        Some(Summary {
+            count: histogram.len(),
+            min_us: us(histogram.min()),
+            mean_us: histogram.mean() / 1_000.0,
+            p50_us: at(0.50),
+            p90_us: at(0.90),
+            p99_us: at(0.99),
+            p99_9_us: at(0.999),
+            p99_99_us: at(0.9999),
+            max_us: us(histogram.max()),
+        })
+    }
+}
+
+/// The latency distributions of a run.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct Latencies {
+    /// From `connect` to established.
+    pub connect: Option<Summary>,
+    /// From `connect` to `hello\n` received.
+    pub handshake: Option<Summary>,
+    /// Echo round trip; in the open loop, from the scheduled send time.
+    pub echo: Option<Summary>,
+    /// Echo round trip from the actual send time (differs from `echo` only in the open loop).
+    pub echo_uncorrected: Option<Summary>,
+}
+
+/// How evenly the connections were served.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct Fairness {
+    /// Jain's index over messages per connection: 1 is perfectly even, 1/n is one connection served.
+    pub jain_index: Option<f64>,
+    /// Messages per second of the least-served connection.
+    pub slowest_connection_msgs_per_s: Option<f64>,
+}
+
+/// The figures of a run.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct Results {
+    pub connections_requested: usize,
+    pub connections_established: usize,
+    pub connections_ready: usize,
+    /// Seconds from the first connect to the last connection ready for traffic.
+    pub ramp_s: Option<f64>,
+    pub measured_s: f64,
+    pub messages: u64,
+    pub messages_per_s: f64,
+    /// CPU seconds the load generator itself used while measuring (user + system).
+    pub load_cpu_s: Option<f64>,
+    /// The load generator's CPU microseconds per message: compare with the
+    /// server's, to know whether the numbers describe the server or the tool.
+    pub load_cpu_us_per_message: Option<f64>,
+    /// Echoed payload, one direction, in 10^6 bytes per second.
+    pub megabytes_per_s: f64,
+    pub latency: Latencies,
+    pub fairness: Fairness,
+    pub errors: Errors,
+}
+
+/// Histograms in HdrHistogram's compressed V2 encoding, base64: what
+/// `HistogramLogProcessor` and other HdrHistogram tools read and merge.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+pub struct EncodedHistograms {
+    pub unit: String,
+    pub connect: String,
+    pub handshake: String,
+    pub echo: String,
+    pub echo_uncorrected: String,
+}
+
+impl EncodedHistograms {
+    pub(crate) fn encode(histograms: [&Histogram<u64>; 4]) -> EncodedHistograms {
+        let [connect, handshake, echo, echo_uncorrected] = histograms.map(encode);
+        EncodedHistograms {
+            unit: "nanoseconds".into(),
+            connect,
+            handshake,
+            echo,
+            echo_uncorrected,
+        }
+    }
+}
+
+fn encode(histogram: &Histogram<u64>) -> String {
+    let mut bytes = Vec::new();
+    match V2DeflateSerializer::new().serialize(histogram, &mut bytes) {
+        Ok(_) => base64::engine::general_purpose::STANDARD.encode(bytes),
+        Err(_) => String::new(),
+    }
+}
+
+/// Everything a run records, as written by `--json`.
+#[derive(Debug, Clone, Serialize)]
+pub struct Report {
+    pub c10k_version: &'static str,
+    pub git_revision: &'static str,
+    pub machine: Machine,
+    pub settings: Settings,
+    pub results: Results,
+    pub histograms: EncodedHistograms,
+}
+
+impl Report {
+    /// The table people read.
+    pub fn table(&self) -> String {
+        let s = &self.settings;
+        let r = &self.results;
+        let mut out = String::new();
+        let _ = writeln!(
+            out,
+            "target {}  {}  {} B messages  {} threads  {:.1} s measured",
+            s.target,
+            s.mode(),
+            s.size,
+            s.threads,
+            r.measured_s
+        );
+        let ramp = r
+            .ramp_s
+            .map_or(String::new(), |secs| format!(" in {secs:.3} s"));
+        let _ = writeln!(
+            out,
+            "connections {} requested, {} established, {} ready{ramp}",
+            r.connections_requested, r.connections_established, r.connections_ready
+        );
+        let cpu = r.load_cpu_us_per_message.map_or(String::new(), |us| {
+            format!(", load generator {us:.2} CPU us/msg")
+        });
+        let _ = writeln!(
+            out,
+            "messages {}  ({:.0} msg/s, {:.2} MB/s{cpu})",
+            r.messages, r.messages_per_s, r.megabytes_per_s
+        );
+        let _ = writeln!(
+            out,
+            "{:<18}{:>10}{:>10}{:>10}{:>10}{:>10}{:>10}{:>10}",
+            "latency (us)", "min", "p50", "p90", "p99", "p99.9", "p99.99", "max"
+        );
+        let rows = [
+            ("connect", &r.latency.connect),
+            ("handshake", &r.latency.handshake),
+            ("echo", &r.latency.echo),
+            ("echo, uncorrected", &r.latency.echo_uncorrected),
+        ];
+        for (name, summary) in rows {
+            if name == "echo, uncorrected" && s.rate.is_none() {
+                continue;
+            }
+            if let Some(q) = summary {
+                let _ = writeln!(
+                    out,
+                    "{name:<18}{:>10.1}{:>10.1}{:>10.1}{:>10.1}{:>10.1}{:>10.1}{:>10.1}",
+                    q.min_us, q.p50_us, q.p90_us, q.p99_us, q.p99_9_us, q.p99_99_us, q.max_us
+                );
+            }
+        }
+        if let (Some(jain), Some(slowest)) = (
+            r.fairness.jain_index,
+            r.fairness.slowest_connection_msgs_per_s,
+        ) {
+            let _ = writeln!(
+                out,
+                "fairness: Jain's index {jain:.3}, slowest connection {slowest:.1} msg/s"
+            );
+        }
+        let errors: Vec<String> = r
+            .errors
+            .by_kind()
+            .iter()
+            .filter(|(_, count)| *count > 0)
+            .map(|(name, count)| format!("{name}={count}"))
+            .collect();
+        let _ = writeln!(
+            out,
+            "errors: {}",
+            if errors.is_empty() {
+                "none".to_string()
+            } else {
+                errors.join(" ")
+            }
+        );
+        out
+    }
+}
+
+/// Jain's fairness index of `counts`: `(sum x)^2 / (n * sum x^2)`.
+pub fn jain_index(counts: &[u64]) -> Option<f64> {
+    let n = counts.len() as f64;
+    let sum: f64 = counts.iter().map(|&x| x as f64).sum();
+    let squares: f64 = counts.iter().map(|&x| (x as f64) * (x as f64)).sum();
+    (squares > 0.0).then(|| sum * sum / (n * squares))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn jain_index_spans_even_to_one_served() {
+        assert_eq!(jain_index(&[5, 5, 5, 5]), Some(1.0));
+        assert_eq!(jain_index(&[8, 0, 0, 0]), Some(0.25));
+        assert_eq!(jain_index(&[0, 0]), None);
+        assert_eq!(jain_index(&[]), None);
+    }
+
+    #[test]
+    fn errors_merge_and_total() {
+        let mut a = Errors::default();
+        a.add(ErrorKind::Reset);
+        let mut b = Errors::default();
+        b.add(ErrorKind::Reset);
+        b.add(ErrorKind::Mismatch);
+        a.merge(&b);
+        assert_eq!((a.reset, a.mismatch, a.total()), (2, 1, 3));
+    }
+
+    #[test]
+    fn histograms_encode_to_a_form_that_decodes() {
+        let mut histogram = crate::load::engine::latency_histogram();
+        histogram.record(42_000).unwrap();
+        let encoded = encode(&histogram);
+        let bytes = base64::engine::general_purpose::STANDARD
+            .decode(encoded)
+            .unwrap();
+        let decoded: Histogram<u64> = hdrhistogram::serialization::Deserializer::new()
+            .deserialize(&mut bytes.as_slice())
+            .unwrap();
+        assert_eq!(decoded.len(), 1);
+        assert!(decoded.equivalent(42_000, histogram.max()));
+    }
+}

@@ -1,0 +1,218 @@
+//! `c10k load` against real servers in separate processes or threads:
+//! it measures, it notices wrong echoes, it corrects for coordinated
+//! omission, it speaks plain echo, and it fails clearly.
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+
+const C10K: &str = env!("CARGO_BIN_EXE_c10k");
+
+/// `c10k serve MODEL` on a free port, killed when dropped.
+struct Served {
+    child: Child,
+    addr: SocketAddr,
+}
+
+impl Served {
+    fn start(model: &str) -> Served {
+        let mut child = Command::new(C10K)
+            .args(["serve", model, "--addr", "127.0.0.1:0"])
+            .stdout(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut line = String::new();
+        BufReader::new(child.stdout.take().unwrap())
+            .read_line(&mut line)
+            .unwrap();
+        let addr = line.split_whitespace().nth(2).unwrap().parse().unwrap();
+        Served { child, addr }
+    }
+}
+
+impl Drop for Served {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Runs `c10k load` with `args` plus `--json`; returns the process output and the record.
+fn load(target: SocketAddr, args: &[&str]) -> (Output, Option<Value>) {
+    let json = std::env::temp_dir().join(format!(
+        "c10k-load-test-{}-{}.json",
+        std::process::id(),
+        target.port()
+    ));
+    let _ = std::fs::remove_file(&json);
+    let output = Command::new(C10K)
+        .arg("load")
+        .arg(target.to_string())
+        .args(["-q", "--warmup", "0.2", "--json"])
+        .arg(&json)
+        .args(args)
+        .output()
+        .unwrap();
+    let record = std::fs::read_to_string(&json)
+        .ok()
+        .map(|text| serde_json::from_str(&text).unwrap());
+    let _ = std::fs::remove_file(&json);
+    (output, record)
+}
+
+/// A thread-per-connection echo server for tests, with a twist applied to the echo.
+fn test_server(handshake: bool, twist: fn(&mut [u8], &mut Twist)) -> SocketAddr {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    std::thread::spawn(move || {
+        for stream in listener.incoming().flatten() {
+            std::thread::spawn(move || serve_one(stream, handshake, twist));
+        }
+    });
+    addr
+}
+
+/// Per-connection state a twist may use.
+struct Twist {
+    started: Instant,
+    echoed: usize,
+    stalled: bool,
+}
+
+fn serve_one(mut stream: TcpStream, handshake: bool, twist: fn(&mut [u8], &mut Twist)) {
+    let _ = stream.set_nodelay(true);
+    if handshake {
+        let mut line = [0u8; 6];
+        if stream.read_exact(&mut line).is_err() || &line != b"hello\n" {
+            return;
+        }
+        let _ = stream.write_all(b"hello\n");
+    }
+    let mut state = Twist {
+        started: Instant::now(),
+        echoed: 0,
+        stalled: false,
+    };
+    let mut buf = [0u8; 4096];
+    loop {
+        let n = match stream.read(&mut buf) {
+            Ok(0) | Err(_) => return,
+            Ok(n) => n,
+        };
+        twist(&mut buf[..n], &mut state);
+        state.echoed += n;
+        if stream.write_all(&buf[..n]).is_err() {
+            return;
+        }
+    }
+}
+
+fn faithful(_: &mut [u8], _: &mut Twist) {}
+
+/// Flips one bit of the 1000th echoed byte.
+fn corrupt_one_byte(bytes: &mut [u8], state: &mut Twist) {
+    let target = 1000;
+    if state.echoed <= target && target < state.echoed + bytes.len() {
+        bytes[target - state.echoed] ^= 0x01;
+    }
+}
+
+/// Stalls for 500 ms, once, a second into the connection.
+fn stall_once(_: &mut [u8], state: &mut Twist) {
+    if !state.stalled && state.started.elapsed() > Duration::from_secs(1) {
+        state.stalled = true;
+        std::thread::sleep(Duration::from_millis(500));
+    }
+}
+
+fn results(record: &Value) -> &Value {
+    &record["results"]
+}
+
+#[test]
+fn a_closed_loop_run_measures_messages_with_no_mismatch() {
+    let served = Served::start("epoll-callback");
+    let (output, record) = load(served.addr, &["-c", "20", "-d", "1"]);
+    assert!(output.status.success(), "{output:?}");
+    let record = record.expect("a JSON record");
+    let results = results(&record);
+    assert!(results["messages"].as_u64().unwrap() > 0);
+    assert_eq!(results["errors"]["mismatch"], 0);
+    assert_eq!(results["connections_ready"], 20);
+    assert!(results["latency"]["echo"]["p99_us"].as_f64().unwrap() > 0.0);
+    assert!(record["histograms"]["echo"].as_str().unwrap().len() > 10);
+    assert_eq!(
+        record["machine"]["cores"].as_u64().unwrap() as usize,
+        model::config::cores()
+    );
+    let table = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        table.contains("msg/s") && table.contains("p99.99"),
+        "{table}"
+    );
+}
+
+#[test]
+fn a_corrupted_byte_is_detected_and_fails_the_run() {
+    let addr = test_server(true, corrupt_one_byte);
+    let (output, record) = load(addr, &["-c", "2", "-d", "1", "-s", "256"]);
+    assert_eq!(output.status.code(), Some(1), "{output:?}");
+    let record = record.expect("a JSON record even for a failed check");
+    assert!(results(&record)["errors"]["mismatch"].as_u64().unwrap() >= 1);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("integrity check failed"), "{stderr}");
+}
+
+#[test]
+fn the_open_loop_shows_a_stall_that_the_uncorrected_latency_hides() {
+    let addr = test_server(true, stall_once);
+    let (output, record) = load(addr, &["-c", "1", "-t", "1", "--rate", "100", "-d", "3"]);
+    assert!(output.status.success(), "{output:?}");
+    let record = record.unwrap();
+    let latency = &results(&record)["latency"];
+    let corrected = latency["echo"]["p99_us"].as_f64().unwrap();
+    let uncorrected = latency["echo_uncorrected"]["p99_us"].as_f64().unwrap();
+    // About 50 messages were due during the 500 ms stall: corrected, they
+    // waited up to 500 ms. Uncorrected, only the one in flight did.
+    assert!(corrected >= 300_000.0, "corrected p99 {corrected} us");
+    assert!(uncorrected < 100_000.0, "uncorrected p99 {uncorrected} us");
+}
+
+#[test]
+fn plain_echo_servers_are_measured_without_a_handshake() {
+    let addr = test_server(false, faithful);
+    let (output, record) = load(addr, &["--handshake", "none", "-c", "4", "-d", "1"]);
+    assert!(output.status.success(), "{output:?}");
+    let record = record.unwrap();
+    assert!(results(&record)["messages"].as_u64().unwrap() > 0);
+    assert!(results(&record)["latency"]["handshake"].is_null());
+}
+
+#[test]
+fn a_refused_target_gets_a_clear_error_not_a_panic() {
+    let port = TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap();
+    let (output, record) = load(port, &["-c", "5", "-d", "0.5"]);
+    assert_eq!(output.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("nothing was measured"), "{stderr}");
+    assert!(!stderr.contains("panicked"), "{stderr}");
+    assert_eq!(results(&record.unwrap())["errors"]["connect_refused"], 5);
+}
+
+#[test]
+fn impossible_runs_are_refused_before_they_start() {
+    let output = Command::new(C10K)
+        .args(["load", "127.0.0.1:9", "-c", "1000000", "-q"])
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(stderr.lines().count(), 1, "{stderr}");
+    assert!(stderr.contains("open-file limit"), "{stderr}");
+}
