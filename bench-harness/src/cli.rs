@@ -27,6 +27,78 @@ pub enum Command {
     Serve(ServeArgs),
     /// Drive C10k-style load against any echo server and measure it.
     Load(LoadArgs),
+    /// Measure every model across a matrix of loads; write results and plots.
+    Bench(BenchArgs),
+    /// Redraw the plots of a bench run from its results.json.
+    Plot(PlotArgs),
+}
+
+/// `c10k bench`: the model matrix.
+#[derive(Debug, Args)]
+pub struct BenchArgs {
+    /// `quick` (a few minutes on two cores) or `full` (the committed run).
+    #[arg(long, default_value = "quick", value_parser = ["quick", "full"])]
+    pub preset: String,
+
+    /// Models to run, comma-separated [default: all].
+    #[arg(long, value_name = "A,B", value_delimiter = ',')]
+    pub models: Vec<String>,
+
+    /// Connection counts, closed loop [default: the preset's].
+    #[arg(long, value_name = "N,N", value_delimiter = ',', value_parser = positive_count)]
+    pub conns: Vec<usize>,
+
+    /// Message sizes in bytes [default: the preset's].
+    #[arg(long, value_name = "B,B", value_delimiter = ',', value_parser = positive_bytes)]
+    pub sizes: Vec<usize>,
+
+    /// Offered rates for the open-loop latency series [default: the preset's].
+    #[arg(long, value_name = "R,R", value_delimiter = ',', value_parser = positive_rate)]
+    pub rates: Vec<f64>,
+
+    /// Connections for the open-loop series.
+    #[arg(long, value_name = "N", value_parser = positive_count)]
+    pub rate_conns: Option<usize>,
+
+    /// Measured seconds per point.
+    #[arg(short = 'd', long, value_name = "SECS", value_parser = units::parse_duration)]
+    pub duration: Option<Duration>,
+
+    /// Unmeasured traffic before each point.
+    #[arg(long, value_name = "SECS", value_parser = units::parse_duration)]
+    pub warmup: Option<Duration>,
+
+    /// Idle hold after the largest point, for memory per idle connection.
+    #[arg(long, value_name = "SECS", value_parser = units::parse_duration)]
+    pub hold: Option<Duration>,
+
+    /// Per-connection limit on connecting and on the handshake.
+    #[arg(long, value_name = "SECS", value_parser = units::parse_duration)]
+    pub connect_timeout: Option<Duration>,
+
+    /// Runs of every point; tables and plots show the median.
+    #[arg(long, value_name = "N", value_parser = positive_count)]
+    pub repeat: Option<usize>,
+
+    /// Server on CPU 0, load on CPU 1, so that models get equal CPU.
+    #[arg(long)]
+    pub pin: bool,
+
+    /// Output folder [default: results/<date>-<host>].
+    #[arg(long, value_name = "DIR")]
+    pub out: Option<std::path::PathBuf>,
+
+    /// No progress bars.
+    #[arg(short = 'q', long)]
+    pub quiet: bool,
+}
+
+/// `c10k plot DIR`.
+#[derive(Debug, Args)]
+pub struct PlotArgs {
+    /// A folder written by `c10k bench` (it must hold results.json).
+    #[arg(value_name = "DIR")]
+    pub dir: std::path::PathBuf,
 }
 
 /// `c10k load`: load against a running server, ours or anyone's.
@@ -59,6 +131,10 @@ pub struct LoadArgs {
     /// Traffic before measuring, not counted.
     #[arg(long, value_name = "SECS", default_value = "1", value_parser = units::parse_duration)]
     pub warmup: Duration,
+
+    /// After measuring, keep the connections open and idle this long.
+    #[arg(long, value_name = "SECS", default_value = "0", value_parser = units::parse_duration)]
+    pub hold: Duration,
 
     /// Bytes per message (units: KiB).
     #[arg(short = 's', long, value_name = "BYTES", default_value = "64", value_parser = positive_bytes)]

@@ -9,11 +9,15 @@
 //! c10k load HOST:PORT [-c N] [-d SECS] [-s BYTES] [--rate R] [--json FILE] ...
 //! ```
 
+pub mod bench;
+pub mod bench_cli;
 pub mod cli;
+pub mod code_size;
 pub mod load;
 pub mod load_cli;
 pub mod machine;
 pub mod models;
+pub mod plot;
 pub mod serve;
 pub mod signals;
 pub mod units;

@@ -31,6 +31,7 @@ pub fn settings(args: &LoadArgs) -> anyhow::Result<Settings> {
         connect_timeout: args.connect_timeout,
         warmup: args.warmup,
         duration: args.duration,
+        hold: args.hold,
         size: args.size,
         threads: args
             .threads
@@ -46,7 +47,8 @@ pub fn run(settings: Settings, args: &LoadArgs) -> anyhow::Result<Report> {
     for warning in limits::check(&settings).map_err(anyhow::Error::msg)? {
         eprintln!("c10k: warning: {warning}");
     }
-    let report = load::run(settings, !args.quiet).context("the load run failed")?;
+    let progress = (!args.quiet).then(indicatif::MultiProgress::new);
+    let report = load::run(settings, progress.as_ref()).context("the load run failed")?;
     if let Some(path) = &args.json {
         let json = serde_json::to_string_pretty(&report)?;
         std::fs::write(path, json + "\n")

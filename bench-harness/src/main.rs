@@ -13,6 +13,28 @@ fn main() -> ExitCode {
     };
     match cli.command {
         Command::Load(args) => load(&args),
+        Command::Bench(args) => match bench_harness::bench_cli::run(&args) {
+            Ok(dir) => {
+                println!("results in {}", dir.display());
+                ExitCode::SUCCESS
+            }
+            Err(error) => {
+                eprintln!("c10k: {error:#}");
+                ExitCode::FAILURE
+            }
+        },
+        Command::Plot(args) => match bench_harness::plot::plot_dir(&args.dir) {
+            Ok(files) => {
+                for file in files {
+                    println!("{}", file.display());
+                }
+                ExitCode::SUCCESS
+            }
+            Err(error) => {
+                eprintln!("c10k: {error:#}");
+                ExitCode::FAILURE
+            }
+        },
         Command::Serve(args) => match bench_harness::serve::run(&args) {
             Ok(stats) => {
                 println!("stopped model={} {stats}", args.model);

@@ -8,15 +8,17 @@ use std::time::Instant;
 
 /// Where the run is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
-pub(crate) enum Phase {
+pub enum Phase {
     /// Opening connections; no traffic yet.
     Ramp = 0,
     /// Traffic flows, not counted.
     Warmup = 1,
     /// Traffic flows and is counted.
     Measure = 2,
-    /// Stop sending and close.
-    Stop = 3,
+    /// No new messages; the connections stay open and idle (`--hold`).
+    Hold = 3,
+    /// Close everything.
+    Stop = 4,
 }
 
 #[derive(Debug, Default)]
@@ -41,6 +43,7 @@ impl Control {
             0 => Phase::Ramp,
             1 => Phase::Warmup,
             2 => Phase::Measure,
+            3 => Phase::Hold,
             _ => Phase::Stop,
         }
     }
@@ -52,7 +55,8 @@ impl Control {
             Phase::Ramp => None,
             Phase::Warmup => Some(&self.traffic_start),
             Phase::Measure => Some(&self.measure_start),
-            Phase::Stop => Some(&self.measure_end),
+            // Whichever comes first ends the measurement.
+            Phase::Hold | Phase::Stop => Some(&self.measure_end),
         };
         if let Some(stamp) = stamp {
             let _ = stamp.set(now);

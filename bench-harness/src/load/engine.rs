@@ -345,7 +345,11 @@ impl<'a> Worker<'a> {
                     };
                     self.close(key, Some(kind));
                 }
-                Due::Send if conn.next_send == Some(at) && matches!(conn.state, State::Idle) => {
+                Due::Send
+                    if conn.next_send == Some(at)
+                        && matches!(conn.state, State::Idle)
+                        && self.control.phase() < Phase::Hold =>
+                {
                     self.send_next(key, at, now);
                 }
                 _ => {}
@@ -538,7 +542,7 @@ impl<'a> Worker<'a> {
             conn.counted += 1;
             self.control.messages.fetch_add(1, Ordering::Relaxed);
         }
-        if self.control.phase() >= Phase::Stop {
+        if self.control.phase() >= Phase::Hold {
             return;
         }
         match self.settings.rate {

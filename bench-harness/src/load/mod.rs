@@ -18,22 +18,34 @@ use std::io;
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
-use indicatif::{ProgressBar, ProgressStyle};
+use indicatif::{MultiProgress, ProgressBar, ProgressStyle};
 
-use control::{Control, Phase};
+use control::Control;
+pub use control::Phase;
 use engine::{ThreadReport, Worker, latency_histogram};
 pub use report::Report;
 use report::{EncodedHistograms, Errors, Fairness, Latencies, Results, Summary, jain_index};
 pub use settings::Settings;
 
 /// Runs the load described by `settings` and returns what it measured.
-pub fn run(settings: Settings, show_progress: bool) -> io::Result<Report> {
+/// With `progress`, its bar is drawn there.
+pub fn run(settings: Settings, progress: Option<&MultiProgress>) -> io::Result<Report> {
+    run_observed(settings, progress, &mut |_| {})
+}
+
+/// Like [`run`], calling `observe(phase)` just before the run enters each
+/// phase after the ramp (for example to sample the server's resources).
+pub fn run_observed(
+    settings: Settings,
+    progress: Option<&MultiProgress>,
+    observe: &mut dyn FnMut(Phase),
+) -> io::Result<Report> {
     let control = Control::default();
     let ramp_start = Instant::now();
     let workers = (0..settings.threads)
         .map(|index| Worker::new(index, &settings, &control, ramp_start))
         .collect::<io::Result<Vec<_>>>()?;
-    let progress = Progress::new(show_progress, &settings);
+    let progress = Progress::new(progress, &settings);
     let (reports, (measured, cpu)) = std::thread::scope(|scope| -> io::Result<_> {
         let handles = workers
             .into_iter()
@@ -51,7 +63,7 @@ pub fn run(settings: Settings, show_progress: bool) -> io::Result<Report> {
                 return Err(err);
             }
         };
-        let measured = coordinate(&settings, &control, &progress, ramp_start);
+        let measured = coordinate(&settings, &control, &progress, ramp_start, observe);
         let mut reports = Vec::with_capacity(handles.len());
         for handle in handles {
             let report = handle
@@ -72,6 +84,7 @@ fn coordinate(
     control: &Control,
     progress: &Progress,
     ramp_start: Instant,
+    observe: &mut dyn FnMut(Phase),
 ) -> (Duration, Option<f64>) {
     let ramp_limit = ramp_start
         + settings.connect_rate.map_or(Duration::ZERO, |rate| {
@@ -83,12 +96,14 @@ fn coordinate(
         progress.ramp(control);
         std::thread::sleep(Duration::from_millis(50));
     }
+    observe(Phase::Warmup);
     let traffic_start = Instant::now();
     control.enter(Phase::Warmup, traffic_start);
     while traffic_start.elapsed() < settings.warmup {
         progress.traffic(control, traffic_start, settings, false);
         std::thread::sleep(Duration::from_millis(50).min(settings.warmup));
     }
+    observe(Phase::Measure);
     let measure_start = Instant::now();
     let cpu_start = crate::machine::cpu_seconds(None);
     control.enter(Phase::Measure, measure_start);
@@ -97,11 +112,18 @@ fn coordinate(
         let left = settings.duration.saturating_sub(measure_start.elapsed());
         std::thread::sleep(Duration::from_millis(100).min(left));
     }
+    observe(Phase::Hold);
     let measure_end = Instant::now();
-    control.enter(Phase::Stop, measure_end);
+    control.enter(Phase::Hold, measure_end);
     let cpu = crate::machine::cpu_seconds(None)
         .zip(cpu_start)
         .map(|(end, start)| end - start);
+    if !settings.hold.is_zero() {
+        progress.hold(control);
+        std::thread::sleep(settings.hold);
+    }
+    observe(Phase::Stop);
+    control.enter(Phase::Stop, Instant::now());
     (measure_end - measure_start, cpu)
 }
 
@@ -182,11 +204,10 @@ struct Progress {
 }
 
 impl Progress {
-    fn new(show: bool, settings: &Settings) -> Progress {
-        let bar = if show {
-            ProgressBar::new(settings.connections as u64)
-        } else {
-            ProgressBar::hidden()
+    fn new(parent: Option<&MultiProgress>, settings: &Settings) -> Progress {
+        let bar = match parent {
+            Some(parent) => parent.add(ProgressBar::new(settings.connections as u64)),
+            None => ProgressBar::hidden(),
         };
         bar.set_style(
             ProgressStyle::with_template("{prefix:>8} [{bar:30}] {pos}/{len} {msg}")
@@ -239,6 +260,14 @@ impl Progress {
             "{} open, {rate}{} errors",
             control.ready.load(Ordering::Relaxed),
             control.errors.load(Ordering::Relaxed)
+        ));
+    }
+
+    fn hold(&self, control: &Control) {
+        self.bar.set_prefix("hold");
+        self.bar.set_message(format!(
+            "{} idle connections open",
+            control.ready.load(Ordering::Relaxed)
         ));
     }
 

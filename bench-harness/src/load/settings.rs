@@ -23,6 +23,10 @@ pub struct Settings {
     /// The measured period.
     #[serde(serialize_with = "seconds")]
     pub duration: Duration,
+    /// After measuring, how long to keep the connections open and idle
+    /// (to measure what idle connections cost the server).
+    #[serde(serialize_with = "seconds")]
+    pub hold: Duration,
     /// Bytes per message.
     pub size: usize,
     /// Load threads, each with its own event loop and share of connections.

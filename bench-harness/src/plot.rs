@@ -1,0 +1,456 @@
+//! `c10k plot DIR`: the SVG plots of a bench run, drawn from
+//! `DIR/results.json` alone. Text is left to the SVG viewer's fonts, so no
+//! font files are needed to draw them.
+//!
+//! Every model keeps its colour in every plot (its place in the run's model
+//! list), legends sit beside the plot area rather than on it, and a hollow
+//! marker is a point where not every connection was served.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::Context;
+use plotters::coord::Shift;
+use plotters::coord::ranged1d::{AsRangedCoord, ValueFormatter};
+use plotters::prelude::*;
+
+use crate::bench::results::{self, BenchResults, Loop, ModelSummary, Outcome, Point};
+
+const WIDTH: u32 = 960;
+const HEIGHT: u32 = 540;
+const LEGEND_WIDTH: u32 = 200;
+
+/// One colour per model, in model-list order (Okabe-Ito, then extras).
+const COLOURS: [RGBColor; 10] = [
+    RGBColor(0, 114, 178),
+    RGBColor(230, 159, 0),
+    RGBColor(0, 158, 115),
+    RGBColor(204, 121, 167),
+    RGBColor(86, 180, 233),
+    RGBColor(213, 94, 0),
+    RGBColor(240, 228, 66),
+    RGBColor(0, 0, 0),
+    RGBColor(136, 34, 85),
+    RGBColor(68, 170, 153),
+];
+
+/// One model's line: its place in the model list (its colour) and its
+/// points `(x, y, every connection served)`.
+struct Line {
+    model: usize,
+    points: Vec<(f64, f64, bool)>,
+}
+
+/// A bar chart of one per-model figure.
+struct Bars {
+    file: &'static str,
+    title: &'static str,
+    unit: &'static str,
+    figure: fn(&ModelSummary) -> Option<f64>,
+}
+
+/// Where a line's points are: their x value and the matrix point behind it.
+struct At {
+    x: f64,
+    mode: Loop,
+    connections: usize,
+    size: usize,
+    rate: Option<f64>,
+}
+
+/// Reads `DIR/results.json` and draws every plot into `DIR`.
+pub fn plot_dir(dir: &Path) -> anyhow::Result<Vec<PathBuf>> {
+    let path = dir.join("results.json");
+    let text = std::fs::read_to_string(&path)
+        .with_context(|| format!("cannot read {}", path.display()))?;
+    let results: BenchResults = serde_json::from_str(&text)
+        .with_context(|| format!("{} is not a c10k bench record", path.display()))?;
+    render(dir, &results)
+}
+
+/// Draws every plot of `results` into `dir`; returns the files written.
+pub fn render(dir: &Path, results: &BenchResults) -> anyhow::Result<Vec<PathBuf>> {
+    let mut written = Vec::new();
+    for &size in &results.plan.sizes {
+        let file = dir.join(format!("throughput-{size}B.svg"));
+        connection_series(&file, results, size, Figure::Throughput)?;
+        written.push(file);
+    }
+    let size = results.base_size();
+    for (figure, name) in [
+        (Figure::P50, "latency-p50.svg"),
+        (Figure::P99, "latency-p99.svg"),
+    ] {
+        let file = dir.join(name);
+        connection_series(&file, results, size, figure)?;
+        written.push(file);
+    }
+    if !results.plan.rates.is_empty() {
+        let file = dir.join("latency-vs-rate.svg");
+        knee(&file, results)?;
+        written.push(file);
+    }
+    let summaries = results.summaries();
+    let bars = [
+        Bars {
+            file: "memory-per-connection.svg",
+            title: "Server RSS per idle connection",
+            unit: "bytes per connection",
+            figure: |s| s.idle_bytes_per_connection.or(s.bytes_per_connection),
+        },
+        Bars {
+            file: "cpu-per-message.svg",
+            title: "Server CPU per echoed message",
+            unit: "CPU microseconds per message",
+            figure: |s| s.cpu_us_per_message,
+        },
+        Bars {
+            file: "time-to-largest.svg",
+            title: "Time to connect and handshake every connection",
+            unit: "seconds",
+            figure: |s| s.time_to_largest_s,
+        },
+    ];
+    for bars in bars {
+        let file = dir.join(bars.file);
+        bar_chart(&file, results, &summaries, &bars)?;
+        written.push(file);
+    }
+    Ok(written)
+}
+
+#[derive(Clone, Copy)]
+enum Figure {
+    Throughput,
+    P50,
+    P99,
+}
+
+impl Figure {
+    fn of(self, point: &Point) -> Option<f64> {
+        match self {
+            Figure::Throughput => results::msgs_per_s(point),
+            Figure::P50 => results::p50_us(point),
+            Figure::P99 => results::p99_us(point),
+        }
+    }
+}
+
+/// A figure against connections (log x), one line per model.
+fn connection_series(
+    file: &Path,
+    results: &BenchResults,
+    size: usize,
+    figure: Figure,
+) -> anyhow::Result<()> {
+    let (title, unit) = match figure {
+        Figure::Throughput => (
+            format!("Closed-loop throughput, {size}-byte messages"),
+            "messages per second",
+        ),
+        Figure::P50 => (
+            format!("Median echo latency, closed loop, {size}-byte messages"),
+            "p50 latency (microseconds)",
+        ),
+        Figure::P99 => (
+            format!("p99 echo latency, closed loop, {size}-byte messages"),
+            "p99 latency (microseconds)",
+        ),
+    };
+    let at: Vec<At> = results
+        .plan
+        .conns
+        .iter()
+        .map(|&connections| At {
+            x: connections as f64,
+            mode: Loop::Closed,
+            connections,
+            size,
+            rate: None,
+        })
+        .collect();
+    let lines = lines(results, &at, |p| figure.of(p));
+    let log_y = !matches!(figure, Figure::Throughput);
+    line_chart(
+        file,
+        results,
+        &title,
+        "connections (log scale)",
+        unit,
+        &lines,
+        log_y,
+    )
+}
+
+/// p99 latency against the offered rate (open loop): where the knee is.
+fn knee(file: &Path, results: &BenchResults) -> anyhow::Result<()> {
+    let (connections, size) = (results.plan.rate_conns, results.base_size());
+    let at: Vec<At> = results
+        .plan
+        .rates
+        .iter()
+        .map(|&rate| At {
+            x: rate,
+            mode: Loop::Open,
+            connections,
+            size,
+            rate: Some(rate),
+        })
+        .collect();
+    let lines = lines(results, &at, results::p99_us);
+    let title = format!(
+        "p99 latency against offered load ({connections} connections, corrected for coordinated omission)"
+    );
+    line_chart(
+        file,
+        results,
+        &title,
+        "offered messages per second (log scale)",
+        "p99 latency (microseconds)",
+        &lines,
+        true,
+    )
+}
+
+/// Each model's median `figure` at each of `at`.
+fn lines(results: &BenchResults, at: &[At], figure: impl Fn(&Point) -> Option<f64>) -> Vec<Line> {
+    results
+        .models
+        .iter()
+        .enumerate()
+        .map(|(model, info)| Line {
+            model,
+            points: at
+                .iter()
+                .filter_map(|a| {
+                    let value = results
+                        .spread(&info.name, a.mode, a.connections, a.size, a.rate, &figure)?
+                        .median;
+                    let complete = all_ok(results, &info.name, a);
+                    Some((a.x, value, complete))
+                })
+                .collect(),
+        })
+        .collect()
+}
+
+fn all_ok(results: &BenchResults, model: &str, at: &At) -> bool {
+    results.points.iter().any(|p| {
+        p.model == model
+            && p.mode == at.mode
+            && p.connections == at.connections
+            && p.size == at.size
+            && p.rate == at.rate
+            && p.outcome == Outcome::Ok
+    })
+}
+
+/// Lines on a log-x plot; `(x, y, complete)` per point.
+fn line_chart(
+    file: &Path,
+    results: &BenchResults,
+    title: &str,
+    x_label: &str,
+    y_label: &str,
+    lines: &[Line],
+    log_y: bool,
+) -> anyhow::Result<()> {
+    let root = SVGBackend::new(file, (WIDTH, HEIGHT)).into_drawing_area();
+    root.fill(&WHITE)?;
+    let (plot_area, legend_area) = root.split_horizontally(WIDTH - LEGEND_WIDTH);
+    let all: Vec<(f64, f64)> = lines
+        .iter()
+        .flat_map(|line| line.points.iter().map(|&(x, y, _)| (x, y)))
+        .collect();
+    let (x_min, x_max) = bounds(all.iter().map(|p| p.0), true);
+    let (y_min, y_max) = bounds(all.iter().map(|p| p.1), log_y);
+    let labels = (title, x_label, y_label);
+    let x = (x_min..x_max).log_scale();
+    if log_y {
+        draw_lines(&plot_area, labels, lines, x, (y_min..y_max).log_scale())?;
+    } else {
+        draw_lines(&plot_area, labels, lines, x, y_min..y_max)?;
+    }
+    let shown = lines.iter().filter(|line| !line.points.is_empty());
+    legend(&legend_area, results, shown.map(|line| line.model))?;
+    root.present()?;
+    Ok(())
+}
+
+fn draw_lines<X, Y>(
+    area: &DrawingArea<SVGBackend<'_>, Shift>,
+    (title, x_label, y_label): (&str, &str, &str),
+    lines: &[Line],
+    x: X,
+    y: Y,
+) -> anyhow::Result<()>
+where
+    X: AsRangedCoord<Value = f64>,
+    Y: AsRangedCoord<Value = f64>,
+    X::CoordDescType: ValueFormatter<f64>,
+    Y::CoordDescType: ValueFormatter<f64>,
+{
+    let mut chart = ChartBuilder::on(area)
+        .caption(title, ("sans-serif", 16))
+        .margin(12)
+        .x_label_area_size(40)
+        .y_label_area_size(70)
+        .build_cartesian_2d(x, y)?;
+    chart
+        .configure_mesh()
+        .x_desc(x_label)
+        .y_desc(y_label)
+        .x_label_formatter(&|x| short_number(*x))
+        .y_label_formatter(&|y| short_number(*y))
+        .draw()?;
+    for line in lines {
+        let colour = COLOURS[line.model % COLOURS.len()];
+        chart.draw_series(LineSeries::new(
+            line.points.iter().map(|&(x, y, _)| (x, y)),
+            colour.stroke_width(2),
+        ))?;
+        chart.draw_series(line.points.iter().map(|&(x, y, complete)| {
+            let style = if complete {
+                colour.filled()
+            } else {
+                colour.stroke_width(2)
+            };
+            Circle::new((x, y), 4, style)
+        }))?;
+    }
+    Ok(())
+}
+
+/// One bar per model.
+fn bar_chart(
+    file: &Path,
+    results: &BenchResults,
+    summaries: &[ModelSummary],
+    bars: &Bars,
+) -> anyhow::Result<()> {
+    let (title, unit, figure) = (bars.title, bars.unit, bars.figure);
+    let root = SVGBackend::new(file, (WIDTH, HEIGHT)).into_drawing_area();
+    root.fill(&WHITE)?;
+    let (plot_area, legend_area) = root.split_horizontally(WIDTH - LEGEND_WIDTH);
+    let values: Vec<(usize, f64)> = summaries
+        .iter()
+        .enumerate()
+        .filter_map(|(i, s)| figure(s).map(|v| (i, v)))
+        .collect();
+    let max = values
+        .iter()
+        .map(|v| v.1)
+        .fold(0.0, f64::max)
+        .max(f64::MIN_POSITIVE)
+        * 1.15;
+    let n = summaries.len().max(1);
+    let mut chart = ChartBuilder::on(&plot_area)
+        .caption(title, ("sans-serif", 16))
+        .margin(12)
+        .x_label_area_size(40)
+        .y_label_area_size(70)
+        .build_cartesian_2d(0f64..n as f64, 0f64..max)?;
+    chart
+        .configure_mesh()
+        .disable_x_mesh()
+        .x_labels(0)
+        .y_desc(unit)
+        .y_label_formatter(&|y| short_number(*y))
+        .draw()?;
+    for &(i, value) in &values {
+        let colour = COLOURS[i % COLOURS.len()];
+        let x = i as f64;
+        chart.draw_series(std::iter::once(Rectangle::new(
+            [(x + 0.15, 0.0), (x + 0.85, value)],
+            colour.filled(),
+        )))?;
+        chart.draw_series(std::iter::once(Text::new(
+            short_number(value),
+            (x + 0.2, value + max * 0.06),
+            ("sans-serif", 12),
+        )))?;
+    }
+    if values.is_empty() {
+        chart.draw_series(std::iter::once(Text::new(
+            "no model reached this point",
+            (0.2, max / 2.0),
+            ("sans-serif", 14),
+        )))?;
+    }
+    legend(&legend_area, results, values.iter().map(|v| v.0))?;
+    root.present()?;
+    Ok(())
+}
+
+/// Model names with their colours, beside the plot.
+fn legend(
+    area: &DrawingArea<SVGBackend<'_>, Shift>,
+    results: &BenchResults,
+    shown: impl Iterator<Item = usize>,
+) -> anyhow::Result<()> {
+    let mut rows = 0;
+    for (row, index) in shown.enumerate() {
+        let y = 50 + row as i32 * 22;
+        let colour = COLOURS[index % COLOURS.len()];
+        area.draw(&Rectangle::new([(10, y - 6), (30, y + 6)], colour.filled()))?;
+        let name = results.models.get(index).map_or("?", |m| m.name.as_str());
+        area.draw(&Text::new(
+            name.to_string(),
+            (38, y - 7),
+            ("sans-serif", 14),
+        ))?;
+        rows = row + 1;
+    }
+    let y = 50 + rows as i32 * 22 + 10;
+    area.draw(&Text::new(
+        "hollow marker: not every",
+        (10, y),
+        ("sans-serif", 11),
+    ))?;
+    area.draw(&Text::new(
+        "connection was served",
+        (10, y + 14),
+        ("sans-serif", 11),
+    ))?;
+    Ok(())
+}
+
+fn bounds(values: impl Iterator<Item = f64>, log: bool) -> (f64, f64) {
+    let (mut low, mut high) = (f64::INFINITY, f64::NEG_INFINITY);
+    for v in values.filter(|v| v.is_finite() && (!log || *v > 0.0)) {
+        low = low.min(v);
+        high = high.max(v);
+    }
+    if !low.is_finite() {
+        return (1.0, 10.0);
+    }
+    if log {
+        (low / 1.5, high * 1.5)
+    } else {
+        (0.0, high * 1.1 + f64::MIN_POSITIVE)
+    }
+}
+
+/// A duration in seconds for people: `4.2 ms`, `1.35 s`.
+pub fn seconds_text(seconds: f64) -> String {
+    if seconds < 1.0 {
+        format!("{:.1} ms", seconds * 1e3)
+    } else {
+        format!("{seconds:.2} s")
+    }
+}
+
+/// 1234567 as 1.23M, 0.5 as 0.5.
+pub fn short_number(value: f64) -> String {
+    let abs = value.abs();
+    if abs >= 1e6 {
+        format!("{:.3}M", value / 1e6).replace(".000M", "M")
+    } else if abs >= 1e4 {
+        format!("{:.0}k", value / 1e3)
+    } else if abs >= 1e3 {
+        format!("{:.1}k", value / 1e3).replace(".0k", "k")
+    } else if abs >= 10.0 || abs == 0.0 {
+        format!("{value:.0}")
+    } else {
+        format!("{value:.2}")
+    }
+}
