@@ -14,6 +14,7 @@ pub static MODELS: &[Model] = &[
     model_tokio::MODEL,
     model_async_std::MODEL,
     model_smol::MODEL,
+    model_io_uring::MODEL,
 ];
 
 /// The model called `name`, if there is one.

@@ -12,6 +12,7 @@ use crate::{models, signals};
 /// Serves until SIGINT or SIGTERM and the grace period; returns the final counters.
 pub fn run(args: &ServeArgs) -> anyhow::Result<Stats> {
     let model = models::find(&args.model).context("unknown model")?;
+    (model.available)().map_err(anyhow::Error::msg)?;
     // A server for thousands of connections needs the descriptors the hard
     // limit allows; the soft limit is often 1024.
     let _ = rlimit::increase_nofile_limit(u64::MAX);
@@ -34,11 +35,22 @@ pub fn run(args: &ServeArgs) -> anyhow::Result<Stats> {
 
 /// The model's configuration from the command line.
 pub fn config(model: &Model, args: &ServeArgs) -> anyhow::Result<Config> {
-    if args.stack_size.is_some() && !model.extra_flags.contains(&"--stack-size") {
-        bail!(
-            "--stack-size applies only to thread-per-conn, not {}",
-            model.name
-        );
+    for (flag, given) in [
+        ("--stack-size", args.stack_size.is_some()),
+        ("--flavor", args.flavor.is_some()),
+    ] {
+        if given && !model.extra_flags.contains(&flag) {
+            let takers: Vec<&str> = models::MODELS
+                .iter()
+                .filter(|m| m.extra_flags.contains(&flag))
+                .map(|m| m.name)
+                .collect();
+            bail!(
+                "{flag} applies only to {}, not {}",
+                takers.join(", "),
+                model.name
+            );
+        }
     }
     let defaults = Config::default();
     Ok(Config {

@@ -7,7 +7,7 @@ use std::process::{Child, ChildStdout, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
 const C10K: &str = env!("CARGO_BIN_EXE_c10k");
-const MODELS: [&str; 9] = [
+const MODELS: [&str; 10] = [
     "blocking",
     "thread-per-conn",
     "thread-pool",
@@ -17,6 +17,7 @@ const MODELS: [&str; 9] = [
     "tokio",
     "async-std",
     "smol",
+    "io-uring",
 ];
 
 /// A `c10k serve` child process, killed if a test fails half-way.
@@ -122,8 +123,24 @@ fn handshaken(addr: SocketAddr) -> TcpStream {
     stream
 }
 
+/// Runs `c10k` to completion, or kills it after 10 s (a command line that
+/// should have been refused must not hang the test).
 fn c10k(args: &[&str]) -> Output {
-    Command::new(C10K).args(args).output().unwrap()
+    let mut child = Command::new(C10K)
+        .args(args)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while child.try_wait().unwrap().is_none() {
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            panic!("c10k {args:?} was still running after 10 s");
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    child.wait_with_output().unwrap()
 }
 
 #[test]
@@ -250,6 +267,7 @@ fn running_out_of_descriptors_backs_off_without_crashing_or_spinning() {
         "tokio",
         "async-std",
         "smol",
+        "io-uring",
     ] {
         let served = Served::start(
             &[model, "--addr", "127.0.0.1:0", "--max-conns", "1000"],

@@ -147,6 +147,11 @@ fn run_point(
         load: None,
         server: None,
     };
+    if let Err(why) = (model.available)() {
+        point.outcome = Outcome::Unavailable;
+        point.note = Some(why);
+        return point;
+    }
     let cores = model::config::cores();
     // The server starts on CPU 0 (its threads inherit that), the load runs on CPU 1.
     if plan.pin

@@ -89,6 +89,8 @@ pub enum Outcome {
     Hung,
     /// The server never printed its listening line.
     DidNotStart,
+    /// The model cannot run on this machine (for example, no io_uring).
+    Unavailable,
 }
 
 /// One measurement: a model at one matrix point, one repetition.

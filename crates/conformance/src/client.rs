@@ -123,18 +123,29 @@ impl Client {
 
     /// Checks that nothing arrives, and the connection stays open, for `quiet`.
     pub fn expect_silence(&mut self, quiet: Duration) -> Check {
-        self.stream
-            .set_read_timeout(Some(quiet))
-            .map_err(|e| format!("setting a read timeout: {e}"))?;
+        let deadline = Instant::now() + quiet;
         let mut byte = [0u8; 1];
-        let outcome = match self.stream.read(&mut byte) {
-            Ok(0) => Err("closed while it should have waited".to_string()),
-            Ok(_) => Err(format!(
-                "got byte {:?} while it should have waited",
-                byte[0]
-            )),
-            Err(e) if is_timeout(&e) => Ok(()),
-            Err(e) => Err(format!("while waiting: {e}")),
+        let outcome = loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                break Ok(());
+            }
+            self.stream
+                .set_read_timeout(Some(left))
+                .map_err(|e| format!("setting a read timeout: {e}"))?;
+            match self.stream.read(&mut byte) {
+                Ok(0) => break Err("closed while it should have waited".to_string()),
+                Ok(_) => {
+                    break Err(format!(
+                        "got byte {:?} while it should have waited",
+                        byte[0]
+                    ));
+                }
+                Err(e) if is_timeout(&e) => break Ok(()),
+                // A signal (or io_uring's task work) interrupted the wait: keep waiting.
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => break Err(format!("while waiting: {e}")),
+            }
         };
         self.stream
             .set_read_timeout(Some(IO_TIMEOUT))

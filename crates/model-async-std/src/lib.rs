@@ -43,6 +43,7 @@ pub const MODEL: Model = Model {
     serve,
     concurrency: Concurrency::Unbounded,
     extra_flags: &[],
+    available: model::always_available,
 };
 
 /// Serves `listener` until `shutdown` on async-std's runtime; see [`MODEL`].

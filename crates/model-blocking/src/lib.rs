@@ -30,6 +30,7 @@ pub const MODEL: Model = Model {
         why: "a single thread serves one connection at a time; the others wait in the listen backlog",
     },
     extra_flags: &[],
+    available: model::always_available,
 };
 
 fn one_at_a_time(_: &Config) -> usize {

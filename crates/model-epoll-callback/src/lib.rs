@@ -50,6 +50,7 @@ pub const MODEL: Model = Model {
     serve,
     concurrency: Concurrency::Unbounded,
     extra_flags: &[],
+    available: model::always_available,
 };
 
 /// Serves `listener` until `shutdown` with `--workers` event loops (default
@@ -61,42 +62,8 @@ pub fn serve(
     counters: Arc<Counters>,
 ) -> io::Result<()> {
     let config = Arc::new(config);
-    let mut shards = model::listener::shard(listener, config.workers_or(1))?.into_iter();
-    let first = shards.next().expect("shard returns at least one listener");
-    let loops: Vec<EventLoop> = std::iter::once(first)
-        .chain(shards)
-        .map(|listener| {
-            EventLoop::new(listener, config.clone(), counters.clone(), shutdown.clone())
-        })
-        .collect::<io::Result<_>>()?;
-    std::thread::scope(|scope| {
-        let mut loops = loops.into_iter();
-        let here = loops.next().expect("at least one loop");
-        let mut others = Vec::new();
-        let mut result = Ok(());
-        for (i, event_loop) in loops.enumerate() {
-            let spawned = std::thread::Builder::new()
-                .name(format!("event-loop-{}", i + 1))
-                .spawn_scoped(scope, move || event_loop.run());
-            match spawned {
-                Ok(handle) => others.push(handle),
-                Err(err) => {
-                    result = Err(err);
-                    break;
-                }
-            }
-        }
-        if result.is_ok() {
-            result = here.run();
-        }
-        // One loop failing stops the others, so the server stops as a whole.
-        shutdown.trigger();
-        for other in others {
-            let joined = other
-                .join()
-                .unwrap_or_else(|_| Err(io::Error::other("event loop panicked")));
-            result = result.and(joined);
-        }
-        result
+    let workers = config.workers_or(1);
+    model::listener::serve_shards(listener, workers, "event-loop", &shutdown, |listener| {
+        EventLoop::new(listener, config.clone(), counters.clone(), shutdown.clone())?.run()
     })
 }

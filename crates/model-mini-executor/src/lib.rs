@@ -70,6 +70,7 @@ pub const MODEL: Model = Model {
     serve,
     concurrency: Concurrency::Unbounded,
     extra_flags: &[],
+    available: model::always_available,
 };
 
 /// Serves `listener` until `shutdown` with `--workers` executors (default 1);
@@ -80,40 +81,9 @@ pub fn serve(
     shutdown: Shutdown,
     counters: Arc<Counters>,
 ) -> std::io::Result<()> {
-    let config = Arc::new(config);
-    let shards = model::listener::shard(listener, config.workers_or(1))?;
-    std::thread::scope(|scope| {
-        let mut shards = shards.into_iter();
-        let here = shards.next().expect("shard returns at least one listener");
-        let mut others = Vec::new();
-        let mut result = Ok(());
-        for (i, listener) in shards.enumerate() {
-            let (config, counters, shutdown) = (config.clone(), counters.clone(), shutdown.clone());
-            let spawned = std::thread::Builder::new()
-                .name(format!("executor-{}", i + 1))
-                .spawn_scoped(scope, move || {
-                    run_executor(listener, &config, counters, shutdown)
-                });
-            match spawned {
-                Ok(handle) => others.push(handle),
-                Err(err) => {
-                    result = Err(err);
-                    break;
-                }
-            }
-        }
-        if result.is_ok() {
-            result = run_executor(here, &config, counters.clone(), shutdown.clone());
-        }
-        // One executor failing stops the others, so the server stops as a whole.
-        shutdown.trigger();
-        for other in others {
-            let joined = other
-                .join()
-                .unwrap_or_else(|_| Err(std::io::Error::other("executor panicked")));
-            result = result.and(joined);
-        }
-        result
+    let workers = config.workers_or(1);
+    model::listener::serve_shards(listener, workers, "executor", &shutdown, |listener| {
+        run_executor(listener, &config, counters.clone(), shutdown.clone())
     })
 }
 

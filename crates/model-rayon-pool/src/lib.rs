@@ -26,6 +26,7 @@ pub const MODEL: Model = Model {
         why: "a rayon worker blocked in read() is lost to the pool; job workers+1 waits in rayon's queue",
     },
     extra_flags: &[],
+    available: model::always_available,
 };
 
 /// Serves `listener` until `shutdown` on a rayon pool; see [`MODEL`].

@@ -28,6 +28,7 @@ pub const MODEL: Model = Model {
     serve,
     concurrency: Concurrency::Unbounded,
     extra_flags: &["--stack-size"],
+    available: model::always_available,
 };
 
 /// Memory mappings a thread costs: its stack and guard page, and std's

@@ -24,6 +24,7 @@ pub const MODEL: Model = Model {
         why: "each worker serves one connection to its end; connection workers+1 waits in the queue",
     },
     extra_flags: &[],
+    available: model::always_available,
 };
 
 /// Serves `listener` until `shutdown` with a fixed pool of workers; see [`MODEL`].

@@ -42,6 +42,7 @@ pub const MODEL: Model = Model {
     serve,
     concurrency: Concurrency::Unbounded,
     extra_flags: &["--flavor"],
+    available: model::always_available,
 };
 
 /// Serves `listener` until `shutdown` on a tokio runtime; see [`MODEL`].

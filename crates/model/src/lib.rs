@@ -70,6 +70,14 @@ pub struct Model {
     /// Model-specific command-line flags this model reads (for example
     /// `--stack-size`); the harness refuses them for other models.
     pub extra_flags: &'static [&'static str],
+    /// Whether the model can run on this machine at all (io_uring can be
+    /// missing or forbidden); `Err` says why, in one line.
+    pub available: fn() -> Result<(), String>,
+}
+
+/// [`Model::available`] for models that need nothing beyond what std offers.
+pub fn always_available() -> Result<(), String> {
+    Ok(())
 }
 
 impl std::fmt::Debug for Model {

@@ -69,6 +69,49 @@ pub fn shard(listener: TcpListener, n: usize) -> io::Result<Vec<TcpListener>> {
     Ok(shards)
 }
 
+/// Runs `serve_one` once per listener shard (`workers` of them): the first
+/// on the calling thread, the others on threads named `{name}-{i}`. When
+/// any of them returns, the shutdown is triggered, so the server stops as a
+/// whole; returns the first error.
+pub fn serve_shards(
+    listener: TcpListener,
+    workers: usize,
+    name: &str,
+    shutdown: &Shutdown,
+    serve_one: impl Fn(TcpListener) -> io::Result<()> + Sync,
+) -> io::Result<()> {
+    let mut shards = shard(listener, workers)?.into_iter();
+    let here = shards.next().expect("shard returns at least one listener");
+    std::thread::scope(|scope| {
+        let mut others = Vec::new();
+        let mut result = Ok(());
+        for (i, listener) in shards.enumerate() {
+            let serve_one = &serve_one;
+            let spawned = std::thread::Builder::new()
+                .name(format!("{name}-{}", i + 1))
+                .spawn_scoped(scope, move || serve_one(listener));
+            match spawned {
+                Ok(handle) => others.push(handle),
+                Err(err) => {
+                    result = Err(err);
+                    break;
+                }
+            }
+        }
+        if result.is_ok() {
+            result = serve_one(here);
+        }
+        shutdown.trigger();
+        for other in others {
+            let joined = other
+                .join()
+                .unwrap_or_else(|_| Err(io::Error::other(format!("a {name} thread panicked"))));
+            result = result.and(joined);
+        }
+        result
+    })
+}
+
 /// True for accept errors that mean "out of descriptors or kernel memory":
 /// retrying at once would spin, so back off.
 pub fn is_resource_exhaustion(err: &io::Error) -> bool {
