@@ -197,7 +197,7 @@ fn readme(results: &BenchResults, plots: &[PathBuf]) -> String {
         p.connect_timeout_s,
         p.repeat,
         if p.pin {
-            ", server pinned to CPU 0 and load to CPU 1"
+            ", server pinned to CPU 0 and load to CPU 1 (each server sees one core, so defaults that scale with cores, such as pool sizes and runtime workers, are sized for one)"
         } else {
             ", unpinned"
         },

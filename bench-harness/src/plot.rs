@@ -448,7 +448,7 @@ pub fn short_number(value: f64) -> String {
         format!("{:.0}k", value / 1e3)
     } else if abs >= 1e3 {
         format!("{:.1}k", value / 1e3).replace(".0k", "k")
-    } else if abs >= 10.0 || abs == 0.0 {
+    } else if abs >= 10.0 || value.fract() == 0.0 {
         format!("{value:.0}")
     } else {
         format!("{value:.2}")

@@ -267,9 +267,14 @@ impl BenchResults {
                     .filter_map(|&conns| throughput(conns).map(|t| (t, conns)))
                     .max_by(|a, b| a.0.total_cmp(&b.0));
                 let reference = self.reference_conns();
+                // Only where every connection was served: a bounded model's
+                // latency over the few it served would flatter it.
                 let at_rate_conns = |figure: fn(&Point) -> Option<f64>| {
-                    self.spread(name, Loop::Closed, reference, size, None, figure)
-                        .map(|s| s.median)
+                    self.spread(name, Loop::Closed, reference, size, None, |p| {
+                        let served = p.load.as_ref()?.connections_ready == p.connections;
+                        served.then(|| figure(p)).flatten()
+                    })
+                    .map(|s| s.median)
                 };
                 let largest_point = self.spread(name, Loop::Closed, largest, size, None, |p| {
                     p.load.as_ref().map(|l| l.connections_ready as f64)
