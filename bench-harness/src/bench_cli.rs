@@ -8,7 +8,7 @@ use std::time::Duration;
 use anyhow::{Context, bail};
 use model::Model;
 
-use crate::bench::results::{BenchResults, Outcome, Plan};
+use crate::bench::results::{self, BenchResults, Loop, Outcome, Plan};
 use crate::cli::BenchArgs;
 use crate::plot::short_number;
 use crate::{bench, models, plot};
@@ -151,9 +151,8 @@ pub fn summary_table(results: &BenchResults) -> String {
             s.model,
             s.code_lines.map_or("-".into(), |n| n.to_string()),
             s.peak_msgs_per_s
-                .map_or("-".into(), |(rate, conns)| format!(
-                    "{} ({conns})",
-                    short_number(rate)
+                .map_or("-".into(), |(rate, conns)| peak_cell(
+                    results, &s.model, rate, conns
                 )),
             cell(s.p99_us_at_rate_conns.map(|us| us / 1000.0), " ms"),
             cell(s.cpu_us_per_message, ""),
@@ -167,7 +166,24 @@ pub fn summary_table(results: &BenchResults) -> String {
     out
 }
 
-fn readme(results: &BenchResults, plots: &[PathBuf]) -> String {
+/// The peak throughput, with its range over repetitions when there are several.
+fn peak_cell(results: &BenchResults, model: &str, median: f64, conns: usize) -> String {
+    let size = results.base_size();
+    let spread = results.spread(model, Loop::Closed, conns, size, None, results::msgs_per_s);
+    match spread {
+        Some(spread) if results.plan.repeat > 1 => format!(
+            "{} ({}-{}) ({conns})",
+            short_number(median),
+            short_number(spread.min),
+            short_number(spread.max)
+        ),
+        _ => format!("{} ({conns})", short_number(median)),
+    }
+}
+
+/// The results folder's README: the command, the machine, the summary
+/// table, the plots and the points that fell short.
+pub(crate) fn readme(results: &BenchResults, plots: &[PathBuf]) -> String {
     let m = &results.machine;
     let l = &results.limits;
     let p = &results.plan;
@@ -176,7 +192,7 @@ fn readme(results: &BenchResults, plots: &[PathBuf]) -> String {
     let _ = writeln!(out, "Produced by:\n\n```sh\n{}\n```\n", results.command);
     let _ = writeln!(
         out,
-        "- revision `{}`, c10k {}, {}\n- CPU: {} ({} cores), kernel {}\n- limits: open files {}, somaxconn {}, local ports {}, vm.max_map_count {}\n- plan: closed loop at {:?} connections with {:?}-byte messages; open loop at {:?} msg/s over {} connections; {} s measured after {} s warm-up per point, {} s idle hold at the largest point, connect timeout {} s, {} repetition(s){}\n- regenerate the plots from `results.json` alone: `c10k plot <this folder>`\n",
+        "- revision `{}`, c10k {}, {}\n- CPU: {} ({} cores), kernel {}\n- limits: open files {}, somaxconn {}, local ports {}, vm.max_map_count {}\n- plan: closed loop at {:?} connections with {:?}-byte messages; open loop at {:?} msg/s over {} connections; {} s measured after {} s warm-up per point, {} s idle hold at the largest point, connect timeout {} s, {} repetition(s){}\n- regenerate the plots and this README from `results.json` alone: `c10k plot <this folder>`\n",
         results.git_revision,
         results.c10k_version,
         m.rustc,
@@ -204,7 +220,7 @@ fn readme(results: &BenchResults, plots: &[PathBuf]) -> String {
     );
     out.push_str("## Summary\n\n");
     out.push_str(&summary_table(results));
-    out.push_str("\nMedians over repetitions. Code lines: non-blank, non-comment lines of the model crate (tests excluded). `-`: not measured, or not every connection was served.\n\n");
+    out.push_str("\nMedians over repetitions (with their range when there are several). Code lines: non-blank, non-comment lines of the model crate (tests excluded). `-`: not measured, or not every connection was served.\n\n");
     let bounded: Vec<String> = results
         .models
         .iter()

@@ -57,14 +57,19 @@ struct At {
     rate: Option<f64>,
 }
 
-/// Reads `DIR/results.json` and draws every plot into `DIR`.
+/// Reads `DIR/results.json` and draws every plot, and the README, into `DIR`.
 pub fn plot_dir(dir: &Path) -> anyhow::Result<Vec<PathBuf>> {
     let path = dir.join("results.json");
     let text = std::fs::read_to_string(&path)
         .with_context(|| format!("cannot read {}", path.display()))?;
     let results: BenchResults = serde_json::from_str(&text)
         .with_context(|| format!("{} is not a c10k bench record", path.display()))?;
-    render(dir, &results)
+    let plots = render(dir, &results)?;
+    std::fs::write(
+        dir.join("README.md"),
+        crate::bench_cli::readme(&results, &plots),
+    )?;
+    Ok(plots)
 }
 
 /// Draws every plot of `results` into `dir`; returns the files written.

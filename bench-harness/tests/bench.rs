@@ -66,6 +66,7 @@ fn a_small_matrix_writes_results_csv_readme_and_plots_that_replot_identically() 
         if model == "epoll-callback" {
             assert_eq!(outcome, "ok", "{point}");
             assert!(point["load"]["messages"].as_u64().unwrap() > 0);
+            assert!(point["histograms"]["echo"].as_str().unwrap().len() > 10);
             if point["loop"] == "closed" {
                 // CPU time is read in 10 ms ticks: enough at full speed.
                 assert!(point["server"]["cpu_us_per_message"].as_f64().unwrap() > 0.0);

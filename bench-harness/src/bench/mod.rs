@@ -145,6 +145,7 @@ fn run_point(
         outcome: Outcome::DidNotStart,
         note: None,
         load: None,
+        histograms: None,
         server: None,
     };
     if let Err(why) = (model.available)() {
@@ -242,6 +243,7 @@ fn run_point(
             point.note = Some(format!("the load run failed: {err}"));
         }
         Ok(report) => {
+            point.histograms = Some(report.histograms);
             let results = report.results;
             if let Some(cpu) = usage.cpu_s.filter(|_| results.messages > 0) {
                 usage.cpu_us_per_message = Some(cpu * 1e6 / results.messages as f64);

@@ -7,7 +7,7 @@ use std::fmt::Write as _;
 use serde::{Deserialize, Serialize};
 
 use super::procfs::ProcSample;
-use crate::load::report::Results;
+use crate::load::report::{EncodedHistograms, Results};
 use crate::machine::Machine;
 
 /// Bumped when a field changes meaning.
@@ -107,8 +107,10 @@ pub struct Point {
     pub outcome: Outcome,
     /// What happened, in a sentence, when it was not simply `ok`.
     pub note: Option<String>,
-    /// What `c10k load --json` records as results (histograms left out).
+    /// What `c10k load --json` records as results.
     pub load: Option<Results>,
+    /// The load's histograms, as `c10k load --json` encodes them.
+    pub histograms: Option<EncodedHistograms>,
     pub server: Option<ServerUse>,
 }
 
