@@ -315,14 +315,20 @@ impl BenchResults {
     }
 
     /// Least-squares slope of RSS (with every connection open, before
-    /// traffic) against open connections, in bytes per connection.
+    /// traffic) against open connections, in bytes per connection, over
+    /// the points where every connection was served.
     fn rss_slope(&self, model: &str, size: usize) -> Option<f64> {
         let samples: Vec<(f64, f64)> = self
             .points
             .iter()
             .filter(|p| p.model == model && p.mode == Loop::Closed && p.size == size)
             .filter_map(|p| {
-                let ready = p.load.as_ref()?.connections_ready as f64;
+                let load = p.load.as_ref()?;
+                // Where connections waited unserved, RSS says little about what one costs.
+                if load.connections_ready < p.connections {
+                    return None;
+                }
+                let ready = load.connections_ready as f64;
                 let rss = p.server.as_ref()?.connected?.rss_kib as f64 * 1024.0;
                 Some((ready, rss))
             })
