@@ -14,7 +14,7 @@ use async_std::net::{TcpListener, TcpStream};
 use futures_lite::future;
 use model::listener::{Backoff, is_per_connection_accept_error, is_resource_exhaustion};
 use model::{Config, Counters, Ending, Rejection};
-use protocol::{Handshake, MAX_LINE, Progress, REPLY, Reject};
+use protocol::{REPLY, Reject};
 
 thread_local! {
     /// The read buffer of every task that runs on this thread; borrowed only
@@ -110,7 +110,7 @@ async fn session(stream: &mut TcpStream, config: &Config) -> Result<(), Ending> 
     let leftover =
         match async_std::future::timeout(config.handshake_timeout, handshake(stream)).await {
             Ok(result) => result?,
-            Err(_elapsed) => return Err(rejected(Reject::Timeout)),
+            Err(_elapsed) => return Err(Ending::rejected(Reject::Timeout)),
         };
     within(config.idle_timeout, stream.write_all(REPLY)).await?;
     within(config.idle_timeout, stream.write_all(&leftover)).await?;
@@ -125,18 +125,7 @@ async fn session(stream: &mut TcpStream, config: &Config) -> Result<(), Ending> 
 
 /// Reads until the `hello` line is complete; returns the bytes after it.
 async fn handshake(stream: &TcpStream) -> Result<Vec<u8>, Ending> {
-    let mut parser = Handshake::new();
-    loop {
-        let bytes = recv(stream, MAX_LINE).await.map_err(Ending::Failed)?;
-        if bytes.is_empty() {
-            return Err(rejected(Reject::EndOfStream));
-        }
-        match parser.feed(&bytes) {
-            Progress::NeedMore => {}
-            Progress::Accepted { leftover } => return Ok(leftover.to_vec()),
-            Progress::Rejected(why) => return Err(rejected(why)),
-        }
-    }
+    model::handshake::read_handshake(|max| recv(stream, max)).await
 }
 
 /// Waits for bytes and returns up to `max` of them (empty at end-of-stream),
@@ -175,8 +164,4 @@ async fn within<T>(
             .map_err(|_elapsed| Ending::IdleTimeout)?,
     };
     result.map_err(Ending::Failed)
-}
-
-fn rejected(why: Reject) -> Ending {
-    Ending::Rejected(Rejection::Handshake(why))
 }

@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 
 use mio::Interest;
 use mio::net::TcpStream;
-use model::{Config, Ending, Rejection};
+use model::{Config, Ending};
 use protocol::{Handshake, Progress, REPLY, Reject};
 
 /// How many reads one readiness event may do before the connection yields
@@ -96,7 +96,9 @@ impl Connection {
             };
             if n == 0 {
                 match self.phase {
-                    Phase::Handshaking(_) => return Next::Close(rejected(Reject::EndOfStream)),
+                    Phase::Handshaking(_) => {
+                        return Next::Close(Ending::rejected(Reject::EndOfStream));
+                    }
                     _ => {
                         self.phase = Phase::Draining;
                         continue;
@@ -108,7 +110,7 @@ impl Connection {
             let echo = match &mut self.phase {
                 Phase::Handshaking(handshake) => match handshake.feed(received) {
                     Progress::NeedMore => continue,
-                    Progress::Rejected(why) => return Next::Close(rejected(why)),
+                    Progress::Rejected(why) => return Next::Close(Ending::rejected(why)),
                     Progress::Accepted { leftover } => {
                         self.phase = Phase::Echoing;
                         self.deadline = config.idle_timeout.map(|idle| now + idle);
@@ -130,7 +132,7 @@ impl Connection {
     /// How the connection ends when its deadline passes.
     pub(crate) fn expired(&self) -> Ending {
         match self.phase {
-            Phase::Handshaking(_) => rejected(Reject::Timeout),
+            Phase::Handshaking(_) => Ending::rejected(Reject::Timeout),
             _ => Ending::IdleTimeout,
         }
     }
@@ -191,8 +193,4 @@ impl Connection {
 /// True for "not ready yet": wait for the next readiness event.
 pub(crate) fn would_block(err: &io::Error) -> bool {
     err.kind() == io::ErrorKind::WouldBlock
-}
-
-fn rejected(why: Reject) -> Ending {
-    Ending::Rejected(Rejection::Handshake(why))
 }

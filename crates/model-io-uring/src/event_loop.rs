@@ -212,7 +212,7 @@ impl EventLoop {
                 r if r == -libc::ECANCELED => Err(expired(&conn.phase)),
                 r if r < 0 => Err(Ending::Failed(io::Error::from_raw_os_error(-r))),
                 0 => Err(match conn.phase {
-                    Phase::Handshaking(_) => rejected(Reject::EndOfStream),
+                    Phase::Handshaking(_) => Ending::rejected(Reject::EndOfStream),
                     Phase::Echoing => Ending::Completed,
                 }),
                 n => {
@@ -480,7 +480,7 @@ fn take(conn: &mut Conn, bytes: &[u8]) -> Result<Vec<u8>, Ending> {
         Phase::Echoing => Ok(bytes.to_vec()),
         Phase::Handshaking(parser) => match parser.feed(bytes) {
             Progress::NeedMore => Ok(Vec::new()),
-            Progress::Rejected(why) => Err(rejected(why)),
+            Progress::Rejected(why) => Err(Ending::rejected(why)),
             Progress::Accepted { leftover } => {
                 let echo = [REPLY, leftover].concat();
                 conn.phase = Phase::Echoing;
@@ -492,13 +492,9 @@ fn take(conn: &mut Conn, bytes: &[u8]) -> Result<Vec<u8>, Ending> {
 
 fn expired(phase: &Phase) -> Ending {
     match phase {
-        Phase::Handshaking(_) => rejected(Reject::Timeout),
+        Phase::Handshaking(_) => Ending::rejected(Reject::Timeout),
         Phase::Echoing => Ending::IdleTimeout,
     }
-}
-
-fn rejected(why: Reject) -> Ending {
-    Ending::Rejected(Rejection::Handshake(why))
 }
 
 /// CLOCK_MONOTONIC now plus `after`, for an absolute timeout.

@@ -15,7 +15,7 @@ use std::time::{Duration, Instant};
 use mio::net::{TcpListener, TcpStream};
 use model::listener::{Backoff, is_per_connection_accept_error, is_resource_exhaustion};
 use model::{Config, Counters, Ending, Rejection, Shutdown};
-use protocol::{Handshake, MAX_LINE, Progress, REPLY, Reject};
+use protocol::{REPLY, Reject};
 
 use crate::executor::Executor;
 use crate::io::Async;
@@ -88,7 +88,7 @@ async fn session(conn: &Async<TcpStream>, config: &Config) -> Result<(), Ending>
     let reactor = conn.reactor();
     let deadline = Instant::now() + config.handshake_timeout;
     let leftover = match timeout_at(reactor, deadline, handshake(conn)).await {
-        Err(Elapsed) => return Err(rejected(Reject::Timeout)),
+        Err(Elapsed) => return Err(Ending::rejected(Reject::Timeout)),
         Ok(result) => result?,
     };
     send_all(conn, REPLY, config.idle_timeout).await?;
@@ -104,18 +104,7 @@ async fn session(conn: &Async<TcpStream>, config: &Config) -> Result<(), Ending>
 
 /// Reads until the `hello` line is complete; returns the bytes after it.
 async fn handshake(conn: &Async<TcpStream>) -> Result<Vec<u8>, Ending> {
-    let mut parser = Handshake::new();
-    loop {
-        let bytes = conn.recv(MAX_LINE).await.map_err(Ending::Failed)?;
-        if bytes.is_empty() {
-            return Err(rejected(Reject::EndOfStream));
-        }
-        match parser.feed(&bytes) {
-            Progress::NeedMore => {}
-            Progress::Accepted { leftover } => return Ok(leftover.to_vec()),
-            Progress::Rejected(why) => return Err(rejected(why)),
-        }
-    }
+    model::handshake::read_handshake(|max| conn.recv(max)).await
 }
 
 /// Writes all of `bytes`; each wait for the socket is bounded by the idle timeout.
@@ -165,10 +154,6 @@ async fn unless_shutdown<T>(
         operation.as_mut().poll(cx).map(Some)
     })
     .await
-}
-
-fn rejected(why: Reject) -> Ending {
-    Ending::Rejected(Rejection::Handshake(why))
 }
 
 /// The handler tasks still running, so that the shutdown can wait for them.

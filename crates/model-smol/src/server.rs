@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 
 use model::listener::{Backoff, is_per_connection_accept_error, is_resource_exhaustion};
 use model::{Config, Counters, Ending, Rejection};
-use protocol::{Handshake, MAX_LINE, Progress, REPLY, Reject};
+use protocol::{REPLY, Reject};
 use smol::channel::{Receiver, Sender};
 use smol::io::AsyncWriteExt;
 use smol::{Async, Executor, Timer, future};
@@ -115,7 +115,7 @@ async fn session(stream: &mut Async<TcpStream>, config: &Config) -> Result<(), E
         None
     })
     .await
-    .ok_or_else(|| rejected(Reject::Timeout))??;
+    .ok_or_else(|| Ending::rejected(Reject::Timeout))??;
     within(config.idle_timeout, stream.write_all(REPLY)).await?;
     within(config.idle_timeout, stream.write_all(&leftover)).await?;
     loop {
@@ -129,18 +129,7 @@ async fn session(stream: &mut Async<TcpStream>, config: &Config) -> Result<(), E
 
 /// Reads until the `hello` line is complete; returns the bytes after it.
 async fn handshake(stream: &Async<TcpStream>) -> Result<Vec<u8>, Ending> {
-    let mut parser = Handshake::new();
-    loop {
-        let bytes = recv(stream, MAX_LINE).await.map_err(Ending::Failed)?;
-        if bytes.is_empty() {
-            return Err(rejected(Reject::EndOfStream));
-        }
-        match parser.feed(&bytes) {
-            Progress::NeedMore => {}
-            Progress::Accepted { leftover } => return Ok(leftover.to_vec()),
-            Progress::Rejected(why) => return Err(rejected(why)),
-        }
-    }
+    model::handshake::read_handshake(|max| recv(stream, max)).await
 }
 
 /// Waits for bytes and returns up to `max` of them (empty at end-of-stream),
@@ -179,8 +168,4 @@ async fn within<T>(
         .ok_or(Ending::IdleTimeout)?,
     };
     result.map_err(Ending::Failed)
-}
-
-fn rejected(why: Reject) -> Ending {
-    Ending::Rejected(Rejection::Handshake(why))
 }

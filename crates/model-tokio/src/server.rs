@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use model::listener::{Backoff, is_per_connection_accept_error, is_resource_exhaustion};
 use model::{Config, Counters, Ending, Rejection};
-use protocol::{Handshake, MAX_LINE, Progress, REPLY, Reject};
+use protocol::{REPLY, Reject};
 use tokio::io::AsyncWriteExt;
 use tokio::net::{TcpListener, TcpStream};
 use tokio::time::{Instant, sleep, timeout, timeout_at};
@@ -87,7 +87,7 @@ async fn session(stream: &mut TcpStream, config: &Config) -> Result<(), Ending> 
     let deadline = Instant::now() + config.handshake_timeout;
     let leftover = match timeout_at(deadline, handshake(stream)).await {
         Ok(result) => result?,
-        Err(_elapsed) => return Err(rejected(Reject::Timeout)),
+        Err(_elapsed) => return Err(Ending::rejected(Reject::Timeout)),
     };
     within(config.idle_timeout, stream.write_all(REPLY)).await?;
     within(config.idle_timeout, stream.write_all(&leftover)).await?;
@@ -102,18 +102,7 @@ async fn session(stream: &mut TcpStream, config: &Config) -> Result<(), Ending> 
 
 /// Reads until the `hello` line is complete; returns the bytes after it.
 async fn handshake(stream: &TcpStream) -> Result<Vec<u8>, Ending> {
-    let mut parser = Handshake::new();
-    loop {
-        let bytes = recv(stream, MAX_LINE).await.map_err(Ending::Failed)?;
-        if bytes.is_empty() {
-            return Err(rejected(Reject::EndOfStream));
-        }
-        match parser.feed(&bytes) {
-            Progress::NeedMore => {}
-            Progress::Accepted { leftover } => return Ok(leftover.to_vec()),
-            Progress::Rejected(why) => return Err(rejected(why)),
-        }
-    }
+    model::handshake::read_handshake(|max| recv(stream, max)).await
 }
 
 /// Waits for bytes and returns up to `max` of them (empty at end-of-stream),
@@ -148,8 +137,4 @@ async fn within<T>(
             .map_err(|_elapsed| Ending::IdleTimeout)?,
     };
     result.map_err(Ending::Failed)
-}
-
-fn rejected(why: Reject) -> Ending {
-    Ending::Rejected(Rejection::Handshake(why))
 }

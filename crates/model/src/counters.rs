@@ -71,6 +71,13 @@ pub enum Rejection {
     ShuttingDown,
 }
 
+impl Ending {
+    /// A handshake that failed for `why`.
+    pub fn rejected(why: Reject) -> Ending {
+        Ending::Rejected(Rejection::Handshake(why))
+    }
+}
+
 impl Counters {
     /// Copies the current values.
     pub fn snapshot(&self) -> Stats {

@@ -36,6 +36,7 @@
 pub mod config;
 pub mod connections;
 pub mod counters;
+pub mod handshake;
 pub mod listener;
 pub mod session;
 pub mod shutdown;

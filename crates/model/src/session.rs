@@ -14,7 +14,6 @@ use std::time::{Duration, Instant};
 
 use protocol::{Handshake, MAX_LINE, Progress, REPLY, Reject};
 
-use crate::counters::Rejection;
 use crate::{Config, Ending};
 
 /// Serves `stream` under `config`: the handshake, then echo until the client's
@@ -61,22 +60,22 @@ fn handshake(mut stream: &TcpStream, timeout: Duration) -> Result<Vec<u8>, Endin
     loop {
         let left = deadline.saturating_duration_since(Instant::now());
         if left.is_zero() {
-            return Err(rejected(Reject::Timeout));
+            return Err(Ending::rejected(Reject::Timeout));
         }
         stream
             .set_read_timeout(Some(left))
             .map_err(Ending::Failed)?;
         let n = match stream.read(&mut chunk) {
-            Ok(0) => return Err(rejected(Reject::EndOfStream)),
+            Ok(0) => return Err(Ending::rejected(Reject::EndOfStream)),
             Ok(n) => n,
-            Err(err) if is_timeout(&err) => return Err(rejected(Reject::Timeout)),
+            Err(err) if is_timeout(&err) => return Err(Ending::rejected(Reject::Timeout)),
             Err(err) if err.kind() == io::ErrorKind::Interrupted => continue,
             Err(err) => return Err(Ending::Failed(err)),
         };
         match parser.feed(&chunk[..n]) {
             Progress::NeedMore => {}
             Progress::Accepted { leftover } => return Ok(leftover.to_vec()),
-            Progress::Rejected(why) => return Err(rejected(why)),
+            Progress::Rejected(why) => return Err(Ending::rejected(why)),
         }
     }
 }
@@ -84,10 +83,6 @@ fn handshake(mut stream: &TcpStream, timeout: Duration) -> Result<Vec<u8>, Endin
 fn set_timeouts(stream: &TcpStream, idle: Option<Duration>) -> io::Result<()> {
     stream.set_read_timeout(idle)?;
     stream.set_write_timeout(idle)
-}
-
-fn rejected(why: Reject) -> Ending {
-    Ending::Rejected(Rejection::Handshake(why))
 }
 
 /// A socket timeout surfaces as `WouldBlock` (EAGAIN) on Linux and `TimedOut` elsewhere.
