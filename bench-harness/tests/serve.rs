@@ -123,6 +123,14 @@ fn handshaken(addr: SocketAddr) -> TcpStream {
     stream
 }
 
+/// Sends `bytes` and checks that exactly they come back.
+fn assert_echo(stream: &mut TcpStream, bytes: &[u8]) {
+    stream.write_all(bytes).unwrap();
+    let mut echo = vec![0; bytes.len()];
+    stream.read_exact(&mut echo).unwrap();
+    assert_eq!(echo, bytes);
+}
+
 /// Runs `c10k` to completion, or kills it after 10 s (a command line that
 /// should have been refused must not hang the test).
 fn c10k(args: &[&str]) -> Output {
@@ -148,10 +156,7 @@ fn every_model_serves_and_stops_gracefully_on_sigterm() {
     for model in MODELS {
         let served = Served::start(&[model, "--addr", "127.0.0.1:0"], None);
         let mut client = handshaken(served.addr);
-        client.write_all(b"ping").unwrap();
-        let mut echo = [0; 4];
-        client.read_exact(&mut echo).unwrap();
-        assert_eq!(&echo, b"ping");
+        assert_echo(&mut client, b"ping");
         drop(client);
         served.signal("TERM");
         let (status, rest) = served.wait(Duration::from_secs(10));
@@ -176,10 +181,7 @@ fn tokio_serves_with_the_current_thread_flavor() {
         None,
     );
     let mut client = handshaken(served.addr);
-    client.write_all(b"one thread").unwrap();
-    let mut echo = [0; 10];
-    client.read_exact(&mut echo).unwrap();
-    assert_eq!(&echo, b"one thread");
+    assert_echo(&mut client, b"one thread");
     drop(client);
     served.signal("TERM");
     let (status, _) = served.wait(Duration::from_secs(10));
@@ -195,10 +197,7 @@ fn sigint_waits_for_an_open_connection_within_the_grace_period() {
     let mut client = handshaken(served.addr);
     served.signal("INT");
     std::thread::sleep(Duration::from_millis(200));
-    client.write_all(b"still here").unwrap();
-    let mut echo = [0; 10];
-    client.read_exact(&mut echo).unwrap();
-    assert_eq!(&echo, b"still here");
+    assert_echo(&mut client, b"still here");
     drop(client);
     let (status, rest) = served.wait(Duration::from_secs(10));
     assert!(status.success(), "{status}");
@@ -308,10 +307,7 @@ fn running_out_of_descriptors_backs_off_without_crashing_or_spinning() {
                 "{model}: not serving after descriptors were freed"
             );
         };
-        client.write_all(b"back").unwrap();
-        let mut echo = [0; 4];
-        client.read_exact(&mut echo).unwrap();
-        assert_eq!(&echo, b"back");
+        assert_echo(&mut client, b"back");
         drop(client);
         served.signal("TERM");
         let (status, _) = served.wait(Duration::from_secs(10));
