@@ -10,7 +10,9 @@ use std::net::{SocketAddr, TcpStream};
 use std::time::Duration;
 
 use bench_harness::models::MODELS;
+use conformance::InProcess;
 use conformance::server::Server;
+use conformance::target::Setup;
 use criterion::{Criterion, criterion_group, criterion_main};
 
 const MESSAGE: [u8; 64] = [b'x'; 64];
@@ -35,7 +37,8 @@ fn echo(stream: &mut TcpStream, bytes: &[u8], scratch: &mut [u8]) {
 
 fn models(c: &mut Criterion) {
     for model in MODELS {
-        let server = Server::start(model, model::Config::default()).expect("server starts");
+        let server =
+            Server::start(&InProcess::new(model), &Setup::default()).expect("server starts");
         let addr = server.addr();
         let mut group = c.benchmark_group(model.name);
         group.sample_size(20);
@@ -67,7 +70,7 @@ fn models(c: &mut Criterion) {
             });
         });
         group.finish();
-        server.stop().expect("server stops");
+        server.stop_busy().expect("server stops");
     }
 }
 

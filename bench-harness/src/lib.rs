@@ -19,5 +19,6 @@ pub mod machine;
 pub mod models;
 pub mod plot;
 pub mod serve;
+pub mod server_process;
 pub mod signals;
 pub mod units;

@@ -8,9 +8,7 @@
 //! 1,000 connections) or a server that crashes or hangs is recorded as what
 //! happened, and the matrix goes on.
 
-pub mod procfs;
 pub mod results;
-pub mod server_process;
 
 use std::time::Duration;
 
@@ -18,9 +16,12 @@ use indicatif::{MultiProgress, ProgressBar, ProgressStyle};
 use model::Model;
 
 use crate::load::{self, Phase, Settings};
-use procfs::ProcSample;
+use crate::server_process::{self, ServerProcess, Stopped};
+use process_stats::ProcSample;
 use results::{BenchResults, Loop, ModelInfo, Outcome, Plan, Point, ServerUse};
-use server_process::{ServerProcess, Stopped};
+
+/// The grace period the bench gives servers (their connections are closed by then).
+const GRACE: Duration = Duration::from_secs(2);
 
 /// One point of the matrix, before it runs.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -162,7 +163,8 @@ fn run_point(
         point.note = Some(why);
         return point;
     }
-    let started = ServerProcess::start(model.name);
+    let started =
+        ServerProcess::start(model.name, &["--grace".into(), GRACE.as_secs().to_string()]);
     if plan.pin && cores >= 2 {
         let _ = server_process::pin_to(1);
     }
@@ -230,7 +232,7 @@ fn run_point(
     usage.peak_threads = peaks.threads;
     usage.peak_fds = peaks.fds;
     let crashed = server.exited();
-    let stopped = server.stop();
+    let stopped = server.stop(GRACE);
     unpin_after(plan, cores);
     usage.exit = match &stopped {
         Stopped::Cleanly(summary) => summary.clone(),
@@ -316,7 +318,7 @@ impl Sampler {
         let thread = std::thread::spawn(move || {
             let mut peak = ProcSample::default();
             loop {
-                if let Some(now) = procfs::sample(pid) {
+                if let Some(now) = process_stats::sample(pid) {
                     peak.rss_kib = peak.rss_kib.max(now.rss_kib);
                     peak.threads = peak.threads.max(now.threads);
                     peak.fds = peak.fds.max(now.fds);

@@ -6,9 +6,9 @@ use std::fmt::Write as _;
 
 use serde::{Deserialize, Serialize};
 
-use super::procfs::ProcSample;
 use crate::load::report::{EncodedHistograms, Results};
 use crate::machine::Machine;
+use process_stats::ProcSample;
 
 /// Bumped when a field changes meaning.
 pub const SCHEMA: u32 = 1;

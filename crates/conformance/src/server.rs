@@ -1,107 +1,193 @@
-//! A model served on `127.0.0.1:<free port>` in a thread of this process.
+//! The server a case talks to, whatever launched it: warmed up, with its
+//! resources at rest recorded, so that stopping it can check that every
+//! connection the case opened has left nothing behind.
 
 use std::net::SocketAddr;
-use std::sync::Arc;
-use std::thread::JoinHandle;
+use std::thread;
 use std::time::{Duration, Instant};
 
-use model::{Config, Counters, Model, Shutdown, Stats};
+use model::Stats;
 
-/// How long past its grace period a stopping server may take to return.
+use crate::client::Client;
+use crate::target::{Exit, Launched, Resources, Setup, Signal, Target};
+use crate::{Check, Fault};
+
+/// How long past its grace period a stopping server may take to end.
 const STOP_SLACK: Duration = Duration::from_secs(3);
+/// How long descriptors and threads may take to return to baseline.
+const SETTLE: Duration = Duration::from_secs(3);
 
-/// A running server. Dropping it stops it (best effort); call
-/// [`Server::stop`] to check that it stopped properly.
-#[derive(Debug)]
+/// A running server. Dropping it stops it (best effort); [`Server::stop`]
+/// checks that it stopped properly.
 pub struct Server {
-    addr: SocketAddr,
-    grace: Duration,
-    shutdown: Shutdown,
-    counters: Arc<Counters>,
-    thread: Option<JoinHandle<std::io::Result<()>>>,
+    launched: Box<dyn Launched>,
+    /// Resources once warmed up and at rest; `None` if `/proc` is out of reach.
+    baseline: Option<Resources>,
 }
 
+impl std::fmt::Debug for Server {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Server")
+            .field("addr", &self.launched.addr())
+            .field("baseline", &self.baseline)
+            .finish_non_exhaustive()
+    }
+}
+
+/// The warm-up connection every server serves first, which the counters
+/// reported to cases leave out.
+const WARM_UP: Stats = Stats {
+    accepted: 1,
+    rejected: 0,
+    completed: 1,
+    errors: 0,
+    open: 0,
+};
+
 impl Server {
-    /// Serves `model` with `config` on a fresh loopback port.
-    pub fn start(model: &Model, config: Config) -> Result<Server, String> {
-        let listener = model::listener::bind(SocketAddr::from(([127, 0, 0, 1], 0)))
-            .map_err(|e| format!("binding a loopback port: {e}"))?;
-        let addr = listener
-            .local_addr()
-            .map_err(|e| format!("reading the bound address: {e}"))?;
-        let shutdown = Shutdown::new();
-        let counters = Arc::new(Counters::default());
-        let grace = config.grace;
-        let serve = model.serve;
-        let thread = std::thread::Builder::new()
-            .name(format!("serve-{}", model.name))
-            .spawn({
-                let shutdown = shutdown.clone();
-                let counters = counters.clone();
-                move || serve(listener, config, shutdown, counters)
-            })
-            .map_err(|e| format!("spawning the server thread: {e}"))?;
-        Ok(Server {
-            addr,
-            grace,
-            shutdown,
-            counters,
-            thread: Some(thread),
-        })
+    /// Launches a server from `target` and serves one connection, so that
+    /// what a runtime creates on first use (worker threads, a reactor's
+    /// descriptors) is part of the baseline and not counted as a leak.
+    pub fn start(target: &dyn Target, setup: &Setup) -> Result<Server, Fault> {
+        let launched = target.launch(setup)?;
+        let mut warm = Client::handshaken(launched.addr()).map_err(|e| format!("warm-up: {e}"))?;
+        warm.echo(b"warm-up")
+            .and_then(|()| warm.half_close())
+            .and_then(|()| warm.expect_closed().map(drop))
+            .map_err(|e| format!("warm-up: {e}"))?;
+        drop(warm);
+        if launched.stats().is_some() {
+            wait_for(
+                || launched.stats().is_some_and(|stats| stats.open == 0),
+                "the warm-up connection to be counted closed",
+            )?;
+        }
+        let baseline = at_rest(&*launched);
+        Ok(Server { launched, baseline })
     }
 
     /// The address clients connect to.
     pub fn addr(&self) -> SocketAddr {
-        self.addr
+        self.launched.addr()
     }
 
-    /// The server's live counters.
-    pub fn stats(&self) -> Stats {
-        self.counters.snapshot()
+    /// The live counters, without the warm-up connection, where visible.
+    pub fn stats(&self) -> Option<Stats> {
+        self.launched.stats().map(without_warm_up)
     }
 
-    /// Triggers the shutdown without waiting (the SIGTERM of an in-process server).
-    pub fn trigger_shutdown(&self) {
-        self.shutdown.trigger();
+    /// The connections open now: the counters' figure where visible, else
+    /// the descriptors opened since the baseline.
+    pub fn open_connections(&self) -> Option<u64> {
+        match self.launched.stats() {
+            Some(stats) => Some(stats.open),
+            None => {
+                let now = self.launched.resources()?;
+                Some(now.fds.saturating_sub(self.baseline?.fds))
+            }
+        }
     }
 
-    /// Shuts down and checks that `serve` returned `Ok` within the grace
-    /// period plus slack. Returns the final counters and how long it took.
-    pub fn stop(mut self) -> Result<(Stats, Duration), String> {
-        let started = Instant::now();
-        self.shutdown.trigger();
-        let thread = self.thread.take().expect("stop is called once");
-        let limit = self.grace + STOP_SLACK;
-        while !thread.is_finished() {
-            if started.elapsed() > limit {
+    /// The resources now, and as they were at rest after the warm-up.
+    pub fn resources(&self) -> Option<(Resources, Resources)> {
+        Some((self.launched.resources()?, self.baseline?))
+    }
+
+    /// Delivers `signal` to the server.
+    pub fn signal(&self, signal: Signal) -> Result<(), Fault> {
+        self.launched.signal(signal)
+    }
+
+    /// Checks that the server is back to its baseline (every client of the
+    /// case is gone by now), stops it and checks that it exited cleanly.
+    pub fn stop(self) -> Result<Exit, Fault> {
+        self.back_to_baseline()?;
+        exited_cleanly(self.stop_busy()?)
+    }
+
+    /// Stops the server with connections still open; the caller judges how
+    /// it ended.
+    pub fn stop_busy(self) -> Result<Exit, Fault> {
+        let mut exit = self.launched.stop(STOP_SLACK)?;
+        exit.stats = exit.stats.map(without_warm_up);
+        Ok(exit)
+    }
+
+    /// Waits (briefly) for descriptors and threads to return to the baseline.
+    fn back_to_baseline(&self) -> Check {
+        let Some(baseline) = self.baseline else {
+            return Ok(());
+        };
+        let deadline = Instant::now() + SETTLE;
+        loop {
+            let Some(now) = self.launched.resources() else {
+                return Ok(());
+            };
+            let threads_back = match (now.threads, baseline.threads) {
+                (Some(now), Some(before)) => now <= before,
+                _ => true,
+            };
+            if now.fds <= baseline.fds && threads_back {
+                return Ok(());
+            }
+            if Instant::now() >= deadline {
                 return Err(format!(
-                    "serve did not return within {limit:?} of the shutdown (grace {:?})",
-                    self.grace
+                    "not back to baseline {SETTLE:?} after the case's clients left: \
+                     {} descriptors (at rest {}), {} threads (at rest {})",
+                    now.fds,
+                    baseline.fds,
+                    count(now.threads),
+                    count(baseline.threads),
                 ));
             }
-            std::thread::sleep(Duration::from_millis(2));
-        }
-        let took = started.elapsed();
-        match thread.join() {
-            Ok(Ok(())) => Ok((self.counters.snapshot(), took)),
-            Ok(Err(e)) => Err(format!("serve returned an error: {e}")),
-            Err(_) => Err("serve panicked".into()),
+            thread::sleep(Duration::from_millis(10));
         }
     }
 }
 
-impl Drop for Server {
-    fn drop(&mut self) {
-        if let Some(thread) = self.thread.take() {
-            self.shutdown.trigger();
-            // Bounded: a model that hangs must fail its case, not the process.
-            let deadline = Instant::now() + self.grace + STOP_SLACK;
-            while !thread.is_finished() && Instant::now() < deadline {
-                std::thread::sleep(Duration::from_millis(2));
-            }
-            if thread.is_finished() {
-                let _ = thread.join();
-            }
-        }
+/// An exit with status 0 (or a server left running).
+pub(crate) fn exited_cleanly(exit: Exit) -> Result<Exit, Fault> {
+    match exit.code {
+        Some(0) | None => Ok(exit),
+        Some(code) => Err(format!("the server exited with status {code}").into()),
     }
+}
+
+fn count(threads: Option<u64>) -> String {
+    threads.map_or_else(|| "?".into(), |n| n.to_string())
+}
+
+fn without_warm_up(stats: Stats) -> Stats {
+    Stats {
+        accepted: stats.accepted.saturating_sub(WARM_UP.accepted),
+        completed: stats.completed.saturating_sub(WARM_UP.completed),
+        ..stats
+    }
+}
+
+/// The resources once two readings 20 ms apart agree (at most a second):
+/// the warm-up connection's descriptor and thread are gone by then.
+fn at_rest(launched: &dyn Launched) -> Option<Resources> {
+    let deadline = Instant::now() + Duration::from_secs(1);
+    let mut last = launched.resources()?;
+    loop {
+        thread::sleep(Duration::from_millis(20));
+        let now = launched.resources()?;
+        if (now.fds, now.threads) == (last.fds, last.threads) || Instant::now() >= deadline {
+            return Some(now);
+        }
+        last = now;
+    }
+}
+
+/// Polls `condition` for up to two seconds.
+pub(crate) fn wait_for(condition: impl Fn() -> bool, what: &str) -> Check {
+    let deadline = Instant::now() + Duration::from_secs(2);
+    while !condition() {
+        if Instant::now() >= deadline {
+            return Err(format!("timed out waiting for {what}"));
+        }
+        thread::sleep(Duration::from_millis(5));
+    }
+    Ok(())
 }

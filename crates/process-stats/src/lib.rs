@@ -1,9 +1,18 @@
-//! A server process as `/proc` sees it: memory, threads, descriptors, CPU
-//! time and context switches.
+//! A process as `/proc` sees it: memory, threads, descriptors, CPU time and
+//! context switches, in one [`ProcSample`].
+//!
+//! ```
+//! let me = process_stats::sample(std::process::id()).expect("this process is alive");
+//! assert!(me.fds >= 3 && me.threads >= 1);
+//! ```
+//!
+//! The bench samples its servers with it; the conformance suite checks that
+//! a server's descriptors and threads come back to where they started. It
+//! reads files and does nothing else; a process that is gone is `None`.
 
 use serde::{Deserialize, Serialize};
 
-/// One reading of `/proc/<pid>`.
+/// One reading of `/proc/<pid>`. CPU times have the kernel's tick resolution (10 ms).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
 pub struct ProcSample {
     pub rss_kib: u64,

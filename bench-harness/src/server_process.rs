@@ -1,27 +1,30 @@
 //! A model served by `c10k serve` in a child process: started on a free
-//! port, watched from `/proc`, stopped with SIGTERM.
+//! port with the flags the caller wants, watched from `/proc`, signalled,
+//! and waited for. The bench measures servers this way; `c10k check --serve`
+//! tests them this way.
 
 use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Command, ExitStatus, Stdio};
 use std::sync::mpsc;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use super::procfs::{self, ProcSample};
+use process_stats::ProcSample;
+use rustix::process::{Pid, Signal};
 
 /// How long a server may take to print its `listening` line.
 const START_TIMEOUT: Duration = Duration::from_secs(10);
-/// The grace period the bench gives servers (their connections are closed by then).
-pub const GRACE: Duration = Duration::from_secs(2);
+/// How long past its grace period a stopping server may take to exit.
+pub const STOP_SLACK: Duration = Duration::from_secs(5);
 
 /// A running `c10k serve`.
 #[derive(Debug)]
 pub struct ServerProcess {
     child: Child,
     pub addr: SocketAddr,
-    /// The `stopped ...` summary line, once printed.
-    summary: mpsc::Receiver<String>,
+    /// Standard output after the `listening` line: the `stopped ...` summary.
+    stdout: mpsc::Receiver<String>,
     stderr: Arc<Mutex<Vec<String>>>,
 }
 
@@ -37,12 +40,12 @@ pub enum Stopped {
 }
 
 impl ServerProcess {
-    /// Starts `c10k serve <model> --addr 127.0.0.1:0`.
-    pub fn start(model: &str) -> Result<ServerProcess, String> {
+    /// Starts `c10k serve <model> --addr 127.0.0.1:0 <flags>`.
+    pub fn start(model: &str, flags: &[String]) -> Result<ServerProcess, String> {
         let exe = std::env::current_exe().map_err(|e| format!("cannot find c10k itself: {e}"))?;
         let mut child = Command::new(exe)
-            .args(["serve", model, "--addr", "127.0.0.1:0", "--grace"])
-            .arg(GRACE.as_secs().to_string())
+            .args(["serve", model, "--addr", "127.0.0.1:0"])
+            .args(flags)
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
@@ -81,7 +84,7 @@ impl ServerProcess {
         Ok(ServerProcess {
             child,
             addr,
-            summary: received,
+            stdout: received,
             stderr: errors,
         })
     }
@@ -92,7 +95,7 @@ impl ServerProcess {
 
     /// The server's resources now.
     pub fn sample(&self) -> Option<ProcSample> {
-        procfs::sample(self.pid())
+        process_stats::sample(self.pid())
     }
 
     /// `Some(reason)` if the server has exited already.
@@ -103,39 +106,51 @@ impl ServerProcess {
         }
     }
 
-    /// SIGTERM, then waits up to the grace period plus slack.
-    pub fn stop(mut self) -> Stopped {
-        if let Some(crash) = self.exited() {
-            return Stopped::Crashed(crash);
-        }
-        let pid = rustix::process::Pid::from_raw(self.pid() as i32);
-        if let Some(pid) = pid {
-            let _ = rustix::process::kill_process(pid, rustix::process::Signal::TERM);
-        }
-        let deadline = Instant::now() + GRACE + Duration::from_secs(5);
+    /// Sends `signal` to the server.
+    pub fn signal(&self, signal: Signal) -> Result<(), String> {
+        let pid = Pid::from_raw(self.pid() as i32).ok_or("the server has no pid")?;
+        rustix::process::kill_process(pid, signal)
+            .map_err(|e| format!("cannot signal the server: {e}"))
+    }
+
+    /// Waits up to `limit` for the server to exit; `None` if it is still running.
+    pub fn wait(&mut self, limit: Duration) -> Option<ExitStatus> {
+        let deadline = Instant::now() + limit;
         loop {
             match self.child.try_wait() {
-                Ok(Some(status)) if status.success() => {
-                    let summary = self
-                        .summary
-                        .recv_timeout(Duration::from_secs(1))
-                        .unwrap_or_default();
-                    return Stopped::Cleanly(summary);
-                }
-                Ok(Some(status)) => {
-                    return Stopped::Crashed(format!("exited with {status}{}", self.stderr_tail()));
-                }
-                _ if Instant::now() > deadline => {
-                    let _ = self.child.kill();
-                    let _ = self.child.wait();
-                    return Stopped::Hung;
-                }
-                _ => std::thread::sleep(Duration::from_millis(20)),
+                Ok(Some(status)) => return Some(status),
+                Err(_) => return None,
+                Ok(None) if Instant::now() >= deadline => return None,
+                Ok(None) => std::thread::sleep(Duration::from_millis(5)),
             }
         }
     }
 
-    fn stderr_tail(&self) -> String {
+    /// The `stopped model=... accepted=...` line a server prints as it exits cleanly.
+    pub fn summary(&self) -> Option<String> {
+        self.stdout
+            .recv_timeout(Duration::from_secs(1))
+            .ok()
+            .filter(|line| line.starts_with("stopped "))
+    }
+
+    /// SIGTERM, then waits up to `grace` plus slack; kills it if it hangs.
+    pub fn stop(mut self, grace: Duration) -> Stopped {
+        if let Some(crash) = self.exited() {
+            return Stopped::Crashed(crash);
+        }
+        let _ = self.signal(Signal::TERM);
+        match self.wait(grace + STOP_SLACK) {
+            Some(status) if status.success() => {
+                Stopped::Cleanly(self.summary().unwrap_or_default())
+            }
+            Some(status) => Stopped::Crashed(format!("exited with {status}{}", self.stderr_tail())),
+            None => Stopped::Hung,
+        }
+    }
+
+    /// The last line the server wrote to standard error, as `: line`, if any.
+    pub fn stderr_tail(&self) -> String {
         let errors = self.stderr.lock().map(|e| e.clone()).unwrap_or_default();
         match errors.last() {
             Some(last) => format!(": {last}"),

@@ -1,0 +1,183 @@
+//! What the cases run against: a [`Target`] launches servers, each a
+//! [`Launched`] handle the cases talk to, watch and stop.
+//!
+//! Three targets exist. A model served in a thread of the test process
+//! ([`crate::InProcess`], what `cargo test` runs); a model served by
+//! `c10k serve` in a child process (the harness's, for `c10k check --serve`),
+//! which can also be signalled and run under a low open-file limit; and a
+//! server someone else started at a fixed address (`c10k check HOST:PORT`),
+//! which can be neither configured nor stopped, so cases that need either
+//! are not applicable to it.
+
+use std::net::SocketAddr;
+use std::num::NonZeroUsize;
+use std::time::Duration;
+
+use model::{Config, Stats};
+
+use crate::Fault;
+
+/// How the server a case talks to must be configured. `None` means "as it
+/// is": a target that starts servers uses the defaults (with a short grace
+/// period); a fixed server is used as it runs.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Setup {
+    /// `--handshake-timeout`.
+    pub handshake_timeout: Option<Duration>,
+    /// `--idle-timeout`.
+    pub idle_timeout: Option<Duration>,
+    /// `--max-conns`.
+    pub max_conns: Option<usize>,
+    /// `--grace`; also set by every case that stops the server itself and
+    /// checks how it went.
+    pub grace: Option<Duration>,
+    /// `--workers`.
+    pub workers: Option<NonZeroUsize>,
+    /// The server runs under this soft open-file limit (a process of its own only).
+    pub open_files: Option<u64>,
+}
+
+/// The grace period of a server whose case does not care: short, so that
+/// stopping it does not dominate the suite's run time.
+const DEFAULT_GRACE: Duration = Duration::from_secs(1);
+
+impl Setup {
+    /// The configuration a server started for this setup gets.
+    pub fn config(&self) -> Config {
+        self.config_on(Config::default())
+    }
+
+    /// `defaults` with what this setup asks for, and a short grace period
+    /// unless it asks for one.
+    pub fn config_on(&self, defaults: Config) -> Config {
+        Config {
+            handshake_timeout: self.handshake_timeout.unwrap_or(defaults.handshake_timeout),
+            idle_timeout: self.idle_timeout.or(defaults.idle_timeout),
+            max_conns: self.max_conns.unwrap_or(defaults.max_conns),
+            grace: self.grace.unwrap_or(DEFAULT_GRACE),
+            workers: self.workers.or(defaults.workers),
+            ..defaults
+        }
+    }
+
+    /// The `c10k serve` flags for this setup, as `--flag value` pairs.
+    pub fn serve_flags(&self) -> Vec<String> {
+        let config = self.config();
+        let mut flags = vec![
+            "--handshake-timeout".into(),
+            secs(config.handshake_timeout),
+            "--idle-timeout".into(),
+            secs(config.idle_timeout.unwrap_or(Duration::ZERO)),
+            "--grace".into(),
+            secs(config.grace),
+        ];
+        if let Some(max) = self.max_conns {
+            flags.extend(["--max-conns".into(), max.to_string()]);
+        }
+        if let Some(workers) = self.workers {
+            flags.extend(["--workers".into(), workers.to_string()]);
+        }
+        flags
+    }
+
+    /// The settings a fixed server would have to have been started with,
+    /// as flags, for a message that says why a case cannot use it.
+    pub fn needs(&self) -> Option<String> {
+        if *self == Setup::default() {
+            return None;
+        }
+        let mut needs = Vec::new();
+        if let Some(timeout) = self.handshake_timeout {
+            needs.push(format!("--handshake-timeout {}", secs(timeout)));
+        }
+        if let Some(idle) = self.idle_timeout {
+            needs.push(format!("--idle-timeout {}", secs(idle)));
+        }
+        if let Some(max) = self.max_conns {
+            needs.push(format!("--max-conns {max}"));
+        }
+        if let Some(grace) = self.grace {
+            needs.push(format!("a shutdown with --grace {}", secs(grace)));
+        }
+        if let Some(workers) = self.workers {
+            needs.push(format!("--workers {workers}"));
+        }
+        if let Some(limit) = self.open_files {
+            needs.push(format!("an open-file limit of {limit}"));
+        }
+        Some(needs.join(", "))
+    }
+}
+
+fn secs(duration: Duration) -> String {
+    format!("{}", duration.as_secs_f64())
+}
+
+/// Something the suite can launch servers from.
+pub trait Target {
+    /// What the output calls it: a model's name or an address.
+    fn name(&self) -> String;
+
+    /// The number of connections the server serves at once under `config`
+    /// and why, if it declares a bound; see [`model::Concurrency`].
+    fn bound(&self, config: &Config) -> Option<(usize, &'static str)>;
+
+    /// A server configured as `setup` says, ready for clients.
+    /// [`Fault::NotApplicable`] if this target cannot provide one.
+    fn launch(&self, setup: &Setup) -> Result<Box<dyn Launched>, Fault>;
+}
+
+/// A server's resources, where the suite can read them from `/proc`.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct Resources {
+    /// Open descriptors.
+    pub fds: u64,
+    /// Threads, when the process is the server's alone (not the test's).
+    pub threads: Option<u64>,
+    /// Resident memory.
+    pub rss_kib: u64,
+    /// User plus system CPU seconds, when the process is the server's alone.
+    pub cpu_s: Option<f64>,
+}
+
+/// The signals a server takes from its operator.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Signal {
+    /// SIGTERM: stop accepting, finish within the grace period, exit 0.
+    Terminate,
+    /// SIGINT: the same the first time; the second ends the process at once.
+    Interrupt,
+}
+
+/// How a server ended.
+#[derive(Debug, Clone, Copy)]
+pub struct Exit {
+    /// The server's final counters, where the suite can see them.
+    pub stats: Option<Stats>,
+    /// From the request to stop (or the call to wait) until it was gone.
+    pub took: Duration,
+    /// The exit status of a server process (0 for an in-process server
+    /// whose `serve` returned `Ok`); `None` for a server left running.
+    pub code: Option<i32>,
+}
+
+/// One running server, as a target launched it.
+pub trait Launched {
+    /// The address clients connect to.
+    fn addr(&self) -> SocketAddr;
+
+    /// The server's live counters, if the suite can see them.
+    fn stats(&self) -> Option<Stats>;
+
+    /// The server's resources now, if the suite can read them.
+    fn resources(&self) -> Option<Resources>;
+
+    /// Delivers `signal`. [`Fault::NotApplicable`] where the suite cannot.
+    fn signal(&self, signal: Signal) -> Result<(), Fault>;
+
+    /// Asks the server to stop (SIGTERM) unless a signal was already sent,
+    /// then waits for it to end, for at most its grace period plus `slack`.
+    /// `Err` if it failed, crashed or hung. A server the suite did not start
+    /// is left running.
+    fn stop(self: Box<Self>, slack: Duration) -> Result<Exit, String>;
+}
