@@ -31,6 +31,74 @@ pub enum Command {
     Bench(BenchArgs),
     /// Redraw the plots of a bench run from its results.json.
     Plot(PlotArgs),
+    /// Run the conformance and abuse cases against a server; exit 1 if any fails.
+    Check(CheckArgs),
+}
+
+/// `c10k check`: PROTOCOL.md as cases, against any server.
+#[derive(Debug, Args)]
+pub struct CheckArgs {
+    /// A running server to check (a loopback address: the abuse cases are abuse).
+    #[arg(value_name = "HOST:PORT", required_unless_present_any = ["serve", "list"], conflicts_with = "serve")]
+    pub target: Option<String>,
+
+    /// Start these models, one `c10k serve` process per case with the flags
+    /// the case needs: names, comma-separated, or `all`.
+    #[arg(long, value_name = "MODEL,MODEL", value_delimiter = ',', value_parser = serve_names())]
+    pub serve: Vec<String>,
+
+    /// The pid of the server at HOST:PORT, to check its descriptors,
+    /// threads and memory through /proc.
+    #[arg(long, value_name = "PID", requires = "target")]
+    pub pid: Option<u32>,
+
+    /// Run only these cases, comma-separated.
+    #[arg(long, value_name = "CASE,CASE", value_delimiter = ',', value_parser = case_names())]
+    pub only: Vec<String>,
+
+    /// Leave out these cases, comma-separated.
+    #[arg(long, value_name = "CASE,CASE", value_delimiter = ',', value_parser = case_names())]
+    pub skip: Vec<String>,
+
+    /// `full`: the abuse cases at the counts of record (1,000 slowloris
+    /// clients, 20,000 churned connections); `quick`: reduced counts.
+    #[arg(long, default_value = "full", value_parser = ["quick", "full"])]
+    pub preset: String,
+
+    /// Also write every result as JSON to FILE.
+    #[arg(long, value_name = "FILE")]
+    pub json: Option<std::path::PathBuf>,
+
+    /// Also write the targets x cases matrix as Markdown to FILE.
+    #[arg(long, value_name = "FILE")]
+    pub markdown: Option<std::path::PathBuf>,
+
+    /// List the cases and what each checks, then exit.
+    #[arg(long)]
+    pub list: bool,
+
+    /// No progress bar.
+    #[arg(short = 'q', long)]
+    pub quiet: bool,
+}
+
+/// Every model, and `all`.
+fn serve_names() -> PossibleValuesParser {
+    PossibleValuesParser::new(
+        MODELS
+            .iter()
+            .map(|model| PossibleValue::new(model.name))
+            .chain([PossibleValue::new("all").help("every model")]),
+    )
+}
+
+/// Every conformance case.
+fn case_names() -> PossibleValuesParser {
+    PossibleValuesParser::new(
+        conformance::CASES
+            .iter()
+            .map(|case| PossibleValue::new(case.name).help(case.checks)),
+    )
 }
 
 /// `c10k bench`: the model matrix.
@@ -281,6 +349,17 @@ mod tests {
             &["c10k", "serve", "blocking", "--workers", "many"],
             &["c10k", "serve", "blocking", "--bogus"],
             &["c10k", "serve"],
+        ] {
+            let error = Cli::try_parse_from(argv).unwrap_err();
+            let line = one_line(&error);
+            assert!(!line.is_empty() && !line.contains('\n'), "{argv:?}: {line}");
+        }
+        for argv in [
+            &["c10k", "check"][..],
+            &["c10k", "check", "127.0.0.1:1", "--serve", "tokio"],
+            &["c10k", "check", "--serve", "nosuchmodel"],
+            &["c10k", "check", "--serve", "tokio", "--only", "nosuchcase"],
+            &["c10k", "check", "--serve", "tokio", "--pid", "1"],
         ] {
             let error = Cli::try_parse_from(argv).unwrap_err();
             let line = one_line(&error);

@@ -7,10 +7,13 @@
 //!                    [--handshake-timeout SECS] [--idle-timeout SECS]
 //!                    [--buffer BYTES] [--grace SECS] [--stack-size BYTES]
 //! c10k load HOST:PORT [-c N] [-d SECS] [-s BYTES] [--rate R] [--json FILE] ...
+//! c10k check HOST:PORT | --serve MODEL,... [--only CASES] [--skip CASES] [--json FILE]
 //! ```
 
 pub mod bench;
 pub mod bench_cli;
+pub mod check;
+pub mod check_cli;
 pub mod cli;
 pub mod code_size;
 pub mod load;

@@ -35,6 +35,14 @@ fn main() -> ExitCode {
                 ExitCode::FAILURE
             }
         },
+        Command::Check(args) => match bench_harness::check_cli::run(&args) {
+            Ok(true) => ExitCode::SUCCESS,
+            Ok(false) => ExitCode::FAILURE,
+            Err(error) => {
+                eprintln!("c10k: {error:#}");
+                ExitCode::from(2)
+            }
+        },
         Command::Serve(args) => match bench_harness::serve::run(&args) {
             Ok(stats) => {
                 println!("stopped model={} {stats}", args.model);

@@ -475,6 +475,14 @@ pub(crate) fn descriptor_exhaustion(run: &Run<'_>) -> CaseResult {
     }
     thread::sleep(Duration::from_millis(300));
     let before = alive(&server, "once its descriptors ran out")?;
+    if run.bounded_below(&Setup::default(), CLIENTS).is_none() {
+        // Otherwise the case would pass without testing anything.
+        ensure!(
+            before.fds + 8 >= OPEN_FILES,
+            "with {CLIENTS} clients the server holds only {} descriptors of its {OPEN_FILES}: it never ran out",
+            before.fds
+        );
+    }
     thread::sleep(window);
     let after = alive(&server, "while its descriptors were exhausted")?;
     if let (Some(start), Some(end)) = (before.cpu_s, after.cpu_s) {

@@ -38,10 +38,7 @@ impl Target for InProcess<'_> {
     }
 
     fn bound(&self, config: &Config) -> Option<(usize, &'static str)> {
-        match self.model.concurrency {
-            model::Concurrency::Unbounded => None,
-            model::Concurrency::Bounded { limit, why } => Some((limit(config), why)),
-        }
+        self.model.concurrency.bound(config)
     }
 
     fn launch(&self, setup: &Setup) -> Result<Box<dyn Launched>, Fault> {

@@ -96,11 +96,11 @@ impl Setup {
         if let Some(max) = self.max_conns {
             needs.push(format!("--max-conns {max}"));
         }
-        if let Some(grace) = self.grace {
-            needs.push(format!("a shutdown with --grace {}", secs(grace)));
-        }
         if let Some(workers) = self.workers {
             needs.push(format!("--workers {workers}"));
+        }
+        if let Some(grace) = self.grace {
+            needs.push(format!("--grace {} and a shutdown", secs(grace)));
         }
         if let Some(limit) = self.open_files {
             needs.push(format!("an open-file limit of {limit}"));

@@ -43,6 +43,30 @@ impl std::fmt::Display for Stats {
     }
 }
 
+impl std::str::FromStr for Stats {
+    type Err = String;
+
+    /// Reads the counters back from a line that contains their [`Display`]
+    /// form (a server's `stopped ...` summary); other words are ignored.
+    ///
+    /// [`Display`]: std::fmt::Display
+    fn from_str(line: &str) -> Result<Stats, String> {
+        let field = |name: &str| -> Result<u64, String> {
+            line.split_whitespace()
+                .find_map(|word| word.strip_prefix(name)?.strip_prefix('='))
+                .and_then(|value| value.parse().ok())
+                .ok_or_else(|| format!("no {name}=N in {line:?}"))
+        };
+        Ok(Stats {
+            accepted: field("accepted")?,
+            rejected: field("rejected")?,
+            completed: field("completed")?,
+            errors: field("errors")?,
+            open: 0,
+        })
+    }
+}
+
 /// How one connection ended, as far as the counters care.
 #[derive(Debug)]
 pub enum Ending {
@@ -127,6 +151,25 @@ impl Counters {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn stats_read_back_from_their_summary_line() {
+        let stats = Stats {
+            accepted: 7,
+            rejected: 2,
+            completed: 4,
+            errors: 1,
+            open: 0,
+        };
+        let line = format!("stopped model=tokio {stats}");
+        assert_eq!(line.parse::<Stats>(), Ok(stats));
+        assert!("stopped model=tokio accepted=1".parse::<Stats>().is_err());
+        assert!(
+            "accepted=x rejected=0 completed=0 errors=0"
+                .parse::<Stats>()
+                .is_err()
+        );
+    }
 
     #[test]
     fn try_open_admits_up_to_max() {

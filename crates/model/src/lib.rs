@@ -116,4 +116,12 @@ impl Concurrency {
             Concurrency::Bounded { limit, .. } => Some(limit(config)),
         }
     }
+
+    /// The number of connections served at once under `config` and why, if bounded.
+    pub fn bound(&self, config: &Config) -> Option<(usize, &'static str)> {
+        match self {
+            Concurrency::Unbounded => None,
+            Concurrency::Bounded { limit, why } => Some((limit(config), why)),
+        }
+    }
 }

@@ -1,0 +1,181 @@
+//! `c10k check`: the conformance suite of `cargo test`, pointed at any
+//! server, like h2spec for HTTP/2. Each case runs against a [`Target`] and
+//! ends as pass, fail (with the reason), by design (a declared bound; the
+//! degraded behaviour was checked instead) or not applicable (the target
+//! cannot be configured or signalled as the case needs).
+//!
+//! ```text
+//! c10k check 127.0.0.1:5566              # a server you started
+//! c10k check --serve tokio,blocking      # c10k starts each model per case
+//! c10k check --serve all --preset quick --json check.json --markdown matrix.md
+//! ```
+
+pub mod matrix;
+pub mod targets;
+
+use std::time::Instant;
+
+use conformance::target::Target;
+use conformance::{CASES, Case, Outcome, Scale};
+use serde::Serialize;
+
+use crate::machine::{self, Machine};
+
+/// One case's result.
+#[derive(Debug, Clone, Serialize)]
+pub struct CaseReport {
+    /// The case's name.
+    pub case: &'static str,
+    /// What it checks.
+    pub checks: &'static str,
+    /// `pass`, `fail`, `by-design` or `not-applicable`.
+    pub outcome: &'static str,
+    /// Why, for every outcome but a pass.
+    pub reason: Option<String>,
+    /// Wall-clock time the case took.
+    pub seconds: f64,
+}
+
+impl CaseReport {
+    fn new(case: &Case, outcome: &Outcome, seconds: f64) -> CaseReport {
+        CaseReport {
+            case: case.name,
+            checks: case.checks,
+            outcome: match outcome {
+                Outcome::Passed => "pass",
+                Outcome::Failed(_) => "fail",
+                Outcome::ByDesign(_) => "by-design",
+                Outcome::NotApplicable(_) => "not-applicable",
+            },
+            reason: outcome.reason().map(str::to_string),
+            seconds,
+        }
+    }
+
+    /// The line `c10k check` prints for it.
+    pub fn line(&self) -> String {
+        let label = match self.outcome {
+            "pass" => "pass",
+            "fail" => "FAIL",
+            "by-design" => "by design",
+            _ => "n/a",
+        };
+        let mut line = format!("  {label:<9} {:<32} {:>6.1} s", self.case, self.seconds);
+        if let Some(reason) = &self.reason {
+            line.push_str("  ");
+            line.push_str(reason);
+        }
+        line
+    }
+}
+
+/// Every case's result against one target.
+#[derive(Debug, Clone, Serialize)]
+pub struct TargetReport {
+    /// A model's name or an address.
+    pub target: String,
+    /// How many cases passed, failed, passed in their degraded form, or did not apply.
+    pub passed: usize,
+    pub failed: usize,
+    pub by_design: usize,
+    pub not_applicable: usize,
+    pub cases: Vec<CaseReport>,
+}
+
+impl TargetReport {
+    /// `N passed, M failed`, and the other two counts when not zero.
+    pub fn summary(&self) -> String {
+        let mut line = format!("{} passed, {} failed", self.passed, self.failed);
+        if self.by_design > 0 {
+            line.push_str(&format!(", {} by design", self.by_design));
+        }
+        if self.not_applicable > 0 {
+            line.push_str(&format!(", {} not applicable", self.not_applicable));
+        }
+        line
+    }
+}
+
+/// Everything one `c10k check` found, as `--json` writes it.
+#[derive(Debug, Clone, Serialize)]
+pub struct CheckReport {
+    /// The command line that produced it.
+    pub command: String,
+    /// `quick` or `full`.
+    pub preset: &'static str,
+    pub c10k: &'static str,
+    pub revision: &'static str,
+    pub machine: Machine,
+    pub targets: Vec<TargetReport>,
+}
+
+impl CheckReport {
+    /// An empty report for the running command.
+    pub fn new(scale: Scale) -> CheckReport {
+        let args: Vec<String> = std::env::args().skip(1).collect();
+        CheckReport {
+            command: format!("c10k {}", args.join(" ")),
+            preset: preset_name(scale),
+            c10k: machine::VERSION,
+            revision: machine::GIT_REVISION,
+            machine: machine::describe(),
+            targets: Vec::new(),
+        }
+    }
+
+    /// Whether no case failed against any target.
+    pub fn all_passed(&self) -> bool {
+        self.targets.iter().all(|target| target.failed == 0)
+    }
+}
+
+/// The preset's name on the command line.
+pub fn preset_name(scale: Scale) -> &'static str {
+    match scale {
+        Scale::Quick => "quick",
+        Scale::Full => "full",
+    }
+}
+
+/// The cases `only` and `skip` select, in suite order. Names were checked
+/// by the command line already.
+pub fn select(only: &[String], skip: &[String]) -> Vec<&'static Case> {
+    CASES
+        .iter()
+        .filter(|case| only.is_empty() || only.iter().any(|name| name == case.name))
+        .filter(|case| !skip.iter().any(|name| name == case.name))
+        .collect()
+}
+
+/// Runs `cases` against `target` one after another, calling `done` as each
+/// one ends.
+pub fn run(
+    target: &dyn Target,
+    cases: &[&Case],
+    scale: Scale,
+    mut done: impl FnMut(&CaseReport),
+) -> TargetReport {
+    let mut report = TargetReport {
+        target: target.name(),
+        passed: 0,
+        failed: 0,
+        by_design: 0,
+        not_applicable: 0,
+        cases: Vec::with_capacity(cases.len()),
+    };
+    for case in cases {
+        let started = Instant::now();
+        let outcome = conformance::run(case, target, scale);
+        let counter = match outcome {
+            Outcome::Passed => &mut report.passed,
+            Outcome::Failed(_) => &mut report.failed,
+            Outcome::ByDesign(_) => &mut report.by_design,
+            Outcome::NotApplicable(_) => &mut report.not_applicable,
+        };
+        *counter += 1;
+        let case_report = CaseReport::new(case, &outcome, started.elapsed().as_secs_f64());
+        done(&case_report);
+        report.cases.push(case_report);
+    }
+    report
+}

@@ -1,0 +1,207 @@
+//! The two targets `c10k check` adds to the in-process one of `cargo test`:
+//! a model in a `c10k serve` child process started per case with the flags
+//! the case needs, and a server someone else runs at a fixed address.
+
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+use conformance::Fault;
+use conformance::target::{Exit, Launched, Resources, Setup, Signal, Target};
+use model::{Config, Model, Stats};
+use process_stats::ProcSample;
+
+use crate::server_process::ServerProcess;
+
+/// How long a server process gets to act on a signal before the case goes on.
+const SIGNAL_LANDS: Duration = Duration::from_millis(100);
+
+/// A model served by `c10k serve` in a process of its own, one per case.
+#[derive(Debug, Clone, Copy)]
+pub struct ServedModel(pub &'static Model);
+
+impl Target for ServedModel {
+    fn name(&self) -> String {
+        self.0.name.to_string()
+    }
+
+    fn bound(&self, config: &Config) -> Option<(usize, &'static str)> {
+        self.0.concurrency.bound(config)
+    }
+
+    fn launch(&self, setup: &Setup) -> Result<Box<dyn Launched>, Fault> {
+        if let Err(why) = (self.0.available)() {
+            return Err(Fault::NotApplicable(why));
+        }
+        let process = ServerProcess::start(self.0.name, &setup.serve_flags())?;
+        if let Some(limit) = setup.open_files {
+            lower_open_file_limit(&process, limit)?;
+        }
+        Ok(Box::new(ServerChild {
+            process,
+            grace: setup.config().grace,
+            signalled: AtomicBool::new(false),
+        }))
+    }
+}
+
+/// Lowers the server's soft open-file limit once it listens. Set from
+/// outside (`prlimit(2)`), so the server computes its defaults as usual
+/// and then meets EMFILE on accept, which is what the case is about.
+fn lower_open_file_limit(process: &ServerProcess, soft: u64) -> Result<(), String> {
+    use rustix::process::{Pid, Resource, Rlimit, getrlimit, prlimit};
+    let pid = Pid::from_raw(process.pid() as i32).ok_or("the server has no pid")?;
+    // The child inherited this process's hard limit; it stays.
+    let maximum = getrlimit(Resource::Nofile).maximum;
+    prlimit(
+        Some(pid),
+        Resource::Nofile,
+        Rlimit {
+            current: Some(soft),
+            maximum,
+        },
+    )
+    .map(drop)
+    .map_err(|e| format!("lowering the server's open-file limit to {soft}: {e}"))
+}
+
+/// One `c10k serve` child.
+#[derive(Debug)]
+struct ServerChild {
+    process: ServerProcess,
+    grace: Duration,
+    /// Whether a signal was sent already: stopping must not send a second
+    /// one, which would end the process at once.
+    signalled: AtomicBool,
+}
+
+impl Launched for ServerChild {
+    fn addr(&self) -> SocketAddr {
+        self.process.addr
+    }
+
+    fn stats(&self) -> Option<Stats> {
+        None
+    }
+
+    fn resources(&self) -> Option<Resources> {
+        self.process.sample().map(whole_process)
+    }
+
+    fn signal(&self, signal: Signal) -> Result<(), Fault> {
+        self.signalled.store(true, Ordering::Relaxed);
+        let signal = match signal {
+            Signal::Terminate => rustix::process::Signal::TERM,
+            Signal::Interrupt => rustix::process::Signal::INT,
+        };
+        self.process.signal(signal)?;
+        // A signal is handled asynchronously (a signal thread wakes the
+        // server's loops). Give it time to land, so that what the case does
+        // next happens after the shutdown began, as it does in-process.
+        std::thread::sleep(SIGNAL_LANDS);
+        Ok(())
+    }
+
+    fn stop(mut self: Box<Self>, slack: Duration) -> Result<Exit, String> {
+        let started = Instant::now();
+        if !self.signalled.load(Ordering::Relaxed) {
+            // Unasked, it must still be serving.
+            if let Some(crash) = self.process.exited() {
+                return Err(format!("the server {crash}"));
+            }
+            self.process.signal(rustix::process::Signal::TERM)?;
+        }
+        let limit = self.grace + slack;
+        let Some(status) = self.process.wait(limit) else {
+            return Err(format!(
+                "the server did not exit within {limit:?} of SIGTERM (grace {:?}); killed",
+                self.grace
+            ));
+        };
+        let took = started.elapsed();
+        let Some(code) = status.code() else {
+            return Err(format!("the server was {status}"));
+        };
+        let stats = match code {
+            0 => Some(
+                self.process
+                    .summary()
+                    .ok_or("the server exited without its summary line")?
+                    .parse()?,
+            ),
+            _ => None,
+        };
+        Ok(Exit {
+            stats,
+            took,
+            code: Some(code),
+        })
+    }
+}
+
+/// A server someone else started, at a fixed address; watched through
+/// `/proc/<pid>` if its pid is given.
+#[derive(Debug, Clone, Copy)]
+pub struct Remote {
+    pub addr: SocketAddr,
+    pub pid: Option<u32>,
+}
+
+impl Target for Remote {
+    fn name(&self) -> String {
+        self.addr.to_string()
+    }
+
+    fn bound(&self, _config: &Config) -> Option<(usize, &'static str)> {
+        // Nothing is declared: the server is held to the whole protocol.
+        None
+    }
+
+    fn launch(&self, setup: &Setup) -> Result<Box<dyn Launched>, Fault> {
+        match setup.needs() {
+            Some(needs) => Err(Fault::NotApplicable(format!(
+                "needs {needs}, which only a server c10k starts can have (`c10k check --serve MODEL`)"
+            ))),
+            None => Ok(Box::new(*self)),
+        }
+    }
+}
+
+impl Launched for Remote {
+    fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    fn stats(&self) -> Option<Stats> {
+        None
+    }
+
+    fn resources(&self) -> Option<Resources> {
+        process_stats::sample(self.pid?).map(whole_process)
+    }
+
+    fn signal(&self, _signal: Signal) -> Result<(), Fault> {
+        Err(Fault::NotApplicable(
+            "c10k does not signal a server it did not start".into(),
+        ))
+    }
+
+    fn stop(self: Box<Self>, _slack: Duration) -> Result<Exit, String> {
+        // Not ours to stop: it keeps running for the next case.
+        Ok(Exit {
+            stats: None,
+            took: Duration::ZERO,
+            code: None,
+        })
+    }
+}
+
+/// Resources of a process that is the server's alone.
+fn whole_process(sample: ProcSample) -> Resources {
+    Resources {
+        fds: sample.fds,
+        threads: Some(sample.threads),
+        rss_kib: sample.rss_kib,
+        cpu_s: Some(sample.cpu_s()),
+    }
+}

@@ -1,0 +1,113 @@
+//! From `c10k check`'s command line to a run: which targets, which cases,
+//! one line per case as it ends, a summary per target, the files asked for.
+
+use std::net::{SocketAddr, ToSocketAddrs};
+
+use anyhow::{Context, bail};
+use conformance::Scale;
+use conformance::target::Target;
+use indicatif::{ProgressBar, ProgressStyle};
+
+use crate::check::targets::{Remote, ServedModel};
+use crate::check::{self, CheckReport, matrix};
+use crate::cli::CheckArgs;
+use crate::models::MODELS;
+
+/// Runs the check; `Ok(false)` if any case failed.
+pub fn run(args: &CheckArgs) -> anyhow::Result<bool> {
+    let cases = check::select(&args.only, &args.skip);
+    if args.list {
+        for case in conformance::CASES {
+            println!("{:<32} {}", case.name, case.checks);
+        }
+        return Ok(true);
+    }
+    if cases.is_empty() {
+        bail!("--only and --skip leave no case to run");
+    }
+    let scale = match args.preset.as_str() {
+        "quick" => Scale::Quick,
+        _ => Scale::Full,
+    };
+    let targets = targets(args)?;
+    let mut report = CheckReport::new(scale);
+    for target in &targets {
+        println!(
+            "check {} ({} preset, {} cases)",
+            target.name(),
+            args.preset,
+            cases.len()
+        );
+        let bar = progress(args.quiet, cases.len());
+        let result = check::run(target.as_ref(), &cases, scale, |case| {
+            // A bar not drawn (no terminal, or --quiet) prints nothing itself.
+            if bar.is_hidden() {
+                println!("{}", case.line());
+            } else {
+                bar.println(case.line());
+            }
+            bar.inc(1);
+        });
+        bar.finish_and_clear();
+        println!("{}: {}\n", result.target, result.summary());
+        report.targets.push(result);
+    }
+    if report.targets.len() > 1 {
+        print!("{}", matrix::table(&report));
+    }
+    if let Some(path) = &args.json {
+        let json = serde_json::to_string_pretty(&report)?;
+        std::fs::write(path, json + "\n")
+            .with_context(|| format!("cannot write {}", path.display()))?;
+    }
+    if let Some(path) = &args.markdown {
+        std::fs::write(path, matrix::markdown(&report))
+            .with_context(|| format!("cannot write {}", path.display()))?;
+    }
+    Ok(report.all_passed())
+}
+
+/// The targets the command line names, in the models' tour order.
+fn targets(args: &CheckArgs) -> anyhow::Result<Vec<Box<dyn Target>>> {
+    if let Some(text) = &args.target {
+        let addr = loopback(text)?;
+        return Ok(vec![Box::new(Remote {
+            addr,
+            pid: args.pid,
+        })]);
+    }
+    let all = args.serve.iter().any(|name| name == "all");
+    Ok(MODELS
+        .iter()
+        .filter(|model| all || args.serve.iter().any(|name| name == model.name))
+        .map(|model| Box::new(ServedModel(model)) as Box<dyn Target>)
+        .collect())
+}
+
+/// Resolves `text` to a loopback address: slowloris and reset storms are
+/// not traffic to send to a host one does not own.
+fn loopback(text: &str) -> anyhow::Result<SocketAddr> {
+    let addr = text
+        .to_socket_addrs()
+        .with_context(|| format!("cannot resolve {text}"))?
+        .next()
+        .with_context(|| format!("{text} resolves to no address"))?;
+    if !addr.ip().is_loopback() {
+        bail!("c10k check sends abuse traffic, so it only checks loopback servers, not {addr}");
+    }
+    Ok(addr)
+}
+
+/// A bar over the cases, with their rate and the time left.
+fn progress(quiet: bool, cases: usize) -> ProgressBar {
+    if quiet {
+        return ProgressBar::hidden();
+    }
+    let bar = ProgressBar::new(cases as u64);
+    if let Ok(style) = ProgressStyle::with_template(
+        "  {bar:30} {pos}/{len} cases  {elapsed_precise} elapsed, ~{eta} left",
+    ) {
+        bar.set_style(style);
+    }
+    bar
+}
