@@ -49,7 +49,7 @@ pub struct CheckArgs {
 
     /// The pid of the server at HOST:PORT, to check its descriptors,
     /// threads and memory through /proc.
-    #[arg(long, value_name = "PID", requires = "target")]
+    #[arg(long, value_name = "PID", conflicts_with = "serve")]
     pub pid: Option<u32>,
 
     /// Run only these cases, comma-separated.

@@ -106,6 +106,17 @@ impl ServerProcess {
         }
     }
 
+    /// Whether the server has exited, without reaping it: its status stays
+    /// for [`wait`](Self::wait).
+    pub fn has_exited(&self) -> bool {
+        use rustix::process::{WaitId, WaitIdOptions, waitid};
+        let Some(pid) = Pid::from_raw(self.pid() as i32) else {
+            return true;
+        };
+        let options = WaitIdOptions::EXITED | WaitIdOptions::NOHANG | WaitIdOptions::NOWAIT;
+        matches!(waitid(WaitId::Pid(pid), options), Ok(Some(_)))
+    }
+
     /// Sends `signal` to the server.
     pub fn signal(&self, signal: Signal) -> Result<(), String> {
         let pid = Pid::from_raw(self.pid() as i32).ok_or("the server has no pid")?;

@@ -3,7 +3,7 @@
 
 use std::fmt::Write;
 
-use super::CheckReport;
+use super::{CheckReport, label};
 
 /// The matrix for `report`, headed by the command and the machine it ran on.
 pub fn markdown(report: &CheckReport) -> String {
@@ -35,12 +35,12 @@ pub fn markdown(report: &CheckReport) -> String {
         .iter()
         .flat_map(|target| {
             target.cases.iter().filter_map(move |case| {
-                let reason = case.reason.as_deref()?;
+                let why = case.detail.as_deref().filter(|_| case.outcome != "pass")?;
                 Some(format!(
-                    "- **{} / {}** ({}): {reason}",
+                    "- **{} / {}** ({}): {why}",
                     target.target,
                     case.case,
-                    case.outcome.replace('-', " ")
+                    label(case.outcome)
                 ))
             })
         })
@@ -50,6 +50,44 @@ pub fn markdown(report: &CheckReport) -> String {
         for note in notes {
             let _ = writeln!(out, "{note}");
         }
+        let _ = writeln!(out);
+    }
+    let measured = observations(report);
+    if !measured.is_empty() {
+        let _ = writeln!(out, "## What the passing cases measured\n");
+        let _ = writeln!(out, "{measured}");
+    }
+    out
+}
+
+/// One row per case whose passes measured something, one column per target.
+fn observations(report: &CheckReport) -> String {
+    let Some(first) = report.targets.first() else {
+        return String::new();
+    };
+    let mut out = String::new();
+    for (row, case) in first.cases.iter().enumerate() {
+        let cells: Vec<String> = report
+            .targets
+            .iter()
+            .map(|target| match target.cases.get(row) {
+                Some(c) if c.outcome == "pass" => c.detail.clone().unwrap_or_default(),
+                Some(c) => format!("({})", label(c.outcome)),
+                None => String::new(),
+            })
+            .collect();
+        if cells
+            .iter()
+            .all(|cell| cell.is_empty() || cell.starts_with('('))
+        {
+            continue;
+        }
+        if out.is_empty() {
+            let names: Vec<&str> = report.targets.iter().map(|t| t.target.as_str()).collect();
+            let _ = writeln!(out, "| case | {} |", names.join(" | "));
+            let _ = writeln!(out, "|---|{}", "---|".repeat(names.len()));
+        }
+        let _ = writeln!(out, "| `{}` | {} |", case.case, cells.join(" | "));
     }
     out
 }
@@ -84,11 +122,10 @@ pub fn table(report: &CheckReport) -> String {
     out
 }
 
+/// A table cell: the label, with a failure in bold.
 fn cell(outcome: &str) -> &'static str {
     match outcome {
-        "pass" => "pass",
         "fail" => "**FAIL**",
-        "by-design" => "by design",
-        _ => "n/a",
+        other => label(other),
     }
 }

@@ -30,8 +30,9 @@ pub struct CaseReport {
     pub checks: &'static str,
     /// `pass`, `fail`, `by-design` or `not-applicable`.
     pub outcome: &'static str,
-    /// Why, for every outcome but a pass.
-    pub reason: Option<String>,
+    /// Why, for every outcome but a pass; what was measured, for a pass
+    /// that measured something.
+    pub detail: Option<String>,
     /// Wall-clock time the case took.
     pub seconds: f64,
 }
@@ -41,31 +42,35 @@ impl CaseReport {
         CaseReport {
             case: case.name,
             checks: case.checks,
-            outcome: match outcome {
-                Outcome::Passed => "pass",
-                Outcome::Failed(_) => "fail",
-                Outcome::ByDesign(_) => "by-design",
-                Outcome::NotApplicable(_) => "not-applicable",
-            },
-            reason: outcome.reason().map(str::to_string),
+            outcome: outcome.kind(),
+            detail: outcome.detail().map(str::to_string),
             seconds,
         }
     }
 
     /// The line `c10k check` prints for it.
     pub fn line(&self) -> String {
-        let label = match self.outcome {
-            "pass" => "pass",
-            "fail" => "FAIL",
-            "by-design" => "by design",
-            _ => "n/a",
-        };
-        let mut line = format!("  {label:<9} {:<32} {:>6.1} s", self.case, self.seconds);
-        if let Some(reason) = &self.reason {
+        let mut line = format!(
+            "  {:<9} {:<32} {:>6.1} s",
+            label(self.outcome),
+            self.case,
+            self.seconds
+        );
+        if let Some(detail) = &self.detail {
             line.push_str("  ");
-            line.push_str(reason);
+            line.push_str(detail);
         }
         line
+    }
+}
+
+/// How people see an outcome: `pass`, `FAIL`, `by design` or `n/a`.
+pub fn label(outcome: &str) -> &'static str {
+    match outcome {
+        "pass" => "pass",
+        "fail" => "FAIL",
+        "by-design" => "by design",
+        _ => "n/a",
     }
 }
 
@@ -167,7 +172,7 @@ pub fn run(
         let started = Instant::now();
         let outcome = conformance::run(case, target, scale);
         let counter = match outcome {
-            Outcome::Passed => &mut report.passed,
+            Outcome::Passed(_) => &mut report.passed,
             Outcome::Failed(_) => &mut report.failed,
             Outcome::ByDesign(_) => &mut report.by_design,
             Outcome::NotApplicable(_) => &mut report.not_applicable,

@@ -97,8 +97,12 @@ impl Launched for ServerChild {
         self.process.signal(signal)?;
         // A signal is handled asynchronously (a signal thread wakes the
         // server's loops). Give it time to land, so that what the case does
-        // next happens after the shutdown began, as it does in-process.
-        std::thread::sleep(SIGNAL_LANDS);
+        // next happens after the shutdown began, as it does in-process;
+        // a signal that ends the process lands when it has exited.
+        let sent = Instant::now();
+        while sent.elapsed() < SIGNAL_LANDS && !self.process.has_exited() {
+            std::thread::sleep(Duration::from_millis(1));
+        }
         Ok(())
     }
 

@@ -105,11 +105,16 @@ pub(crate) fn slowloris(run: &Run<'_>) -> CaseResult {
             cut_after < connected + deadline + slack,
             "{n} stalled clients took {cut_after:?} to be cut (connected within {connected:?}, deadline {deadline:?})"
         );
-        Ok(Verdict::Pass)
+        Ok(Verdict::Observed(format!(
+            "worst round trip {}; all {n} cut by {}",
+            ms(worst),
+            ms(cut_after)
+        )))
     });
     drop((stalled, writers));
-    outcome?;
-    passes(server)
+    let verdict = outcome?;
+    passes(server)?;
+    Ok(verdict)
 }
 
 /// A bounded model's workers are all taken by the first `limit` stalled
@@ -148,7 +153,7 @@ fn slowloris_in_turn(run: &Run<'_>, setup: &Setup, (limit, why): (usize, &str)) 
         limit,
         why,
         &format!(
-            "{limit} stalled clients hold every worker until the {deadline:?} deadline, then a waiting good client is served"
+            "as many stalled clients as it serves at once ({limit}) hold it until the {deadline:?} deadline; a good client waiting behind them is served right after"
         ),
     ))
 }
@@ -184,15 +189,19 @@ pub(crate) fn never_reading_clients(run: &Run<'_>) -> CaseResult {
             })
             .collect()
     });
+    let mut most = 0;
     for (i, written) in pushed.into_iter().enumerate() {
         let written = written?;
+        most = most.max(written);
         ensure!(
             written < bound,
             "bad client #{i} pushed {written} bytes into the server without reading (bound {bound}): no backpressure"
         );
     }
+    let mut grew = None;
     if let Some((now, at_rest)) = server.resources() {
         let growth = now.rss_kib.saturating_sub(at_rest.rss_kib);
+        grew = Some(growth);
         ensure!(
             growth < RSS_GROWTH_KIB,
             "{bad_count} clients that never read grew the server by {growth} KiB (limit {RSS_GROWTH_KIB} KiB)"
@@ -214,13 +223,17 @@ pub(crate) fn never_reading_clients(run: &Run<'_>) -> CaseResult {
                 waited < GOOD_RTT * 10,
                 "a good client took {waited:?} to be served while {BAD} clients never read"
             );
-            Ok(Verdict::Pass)
+            let grew = grew.map_or_else(String::new, |kib| format!("grew {kib} KiB; "));
+            Ok(Verdict::Observed(format!(
+                "{grew}at most {} KiB pushed per client",
+                most / 1024
+            )))
         }
         Some((limit, why)) => Ok(by_design(
             limit,
             why,
             &format!(
-                "{bad_count} clients that never read are held back without growing the server; a good client is served once the idle timeout frees a worker"
+                "as many clients as it serves at once ({bad_count}) push without reading: they are held back and the server does not grow; a good client is served once the idle timeout frees a worker"
             ),
         )),
     }
@@ -345,6 +358,7 @@ pub(crate) fn churn(run: &Run<'_>) -> CaseResult {
     let server = run.start(&Setup::default())?;
     let addr = server.addr();
     let failures = Mutex::new(Vec::new());
+    let started = Instant::now();
     thread::scope(|scope| {
         for first in 0..AT_A_TIME {
             let failures = &failures;
@@ -364,6 +378,7 @@ pub(crate) fn churn(run: &Run<'_>) -> CaseResult {
             });
         }
     });
+    let took = started.elapsed();
     let failures = failures.into_inner().unwrap_or_else(|p| p.into_inner());
     ensure!(
         failures.is_empty(),
@@ -376,7 +391,11 @@ pub(crate) fn churn(run: &Run<'_>) -> CaseResult {
         exit.stats,
         &format!("{n} accepted and completed, no errors"),
         |stats| stats.accepted == n as u64 && stats.completed == n as u64 && stats.errors == 0,
-    )
+    )?;
+    Ok(Verdict::Observed(format!(
+        "{:.0} connections/s",
+        n as f64 / took.as_secs_f64()
+    )))
 }
 
 pub(crate) fn shutdown_under_load(run: &Run<'_>) -> CaseResult {
@@ -428,12 +447,12 @@ pub(crate) fn shutdown_under_load(run: &Run<'_>) -> CaseResult {
         stats.completed == count as u64
     })?;
     Ok(match bounded {
-        None => Verdict::Pass,
+        None => Verdict::Observed(format!("all {count} done {} after SIGTERM", ms(done))),
         Some((limit, why)) => by_design(
             limit,
             why,
             &format!(
-                "{limit} echoes in flight (all it serves at once) completed after SIGTERM, exit 0"
+                "as many echoes in flight as it serves at once ({limit}) complete after SIGTERM, exit 0"
             ),
         ),
     })
@@ -485,8 +504,14 @@ pub(crate) fn descriptor_exhaustion(run: &Run<'_>) -> CaseResult {
     }
     thread::sleep(window);
     let after = alive(&server, "while its descriptors were exhausted")?;
+    let mut burned = String::new();
     if let (Some(start), Some(end)) = (before.cpu_s, after.cpu_s) {
         let share = (end - start) / window.as_secs_f64();
+        burned = format!(
+            "{:.0}% of a core at {} descriptors; ",
+            share * 100.0,
+            before.fds
+        );
         let within = share < MAX_CPU_SHARE;
         ensure!(
             within,
@@ -506,7 +531,11 @@ pub(crate) fn descriptor_exhaustion(run: &Run<'_>) -> CaseResult {
         "a new client was served {waited:?} after the others left (limit 2 s)"
     );
     drop(fresh);
-    passes(server)
+    passes(server)?;
+    Ok(Verdict::Observed(format!(
+        "{burned}served again after {}",
+        ms(waited)
+    )))
 }
 
 /// The server's resources now; a failure if it is gone.
@@ -528,12 +557,13 @@ pub(crate) fn double_sigint(run: &Run<'_>) -> CaseResult {
     thread::sleep(HELD_BACK);
     open.echo(b"still served after the first SIGINT")
         .map_err(|e| format!("the first SIGINT must start a graceful shutdown: {e}"))?;
+    let second = Instant::now();
     server.signal(Signal::Interrupt)?;
     let exit = server.stop_busy()?;
+    let took = second.elapsed();
     ensure!(
-        exit.took < Duration::from_secs(1),
-        "the server took {:?} to exit after a second SIGINT (grace {grace:?})",
-        exit.took
+        took < Duration::from_secs(1),
+        "the server took {took:?} to exit after a second SIGINT (grace {grace:?})"
     );
     ensure!(
         exit.code != Some(0),
@@ -541,7 +571,22 @@ pub(crate) fn double_sigint(run: &Run<'_>) -> CaseResult {
     );
     open.expect_closed()
         .map_err(|e| format!("after the second SIGINT: {e}"))?;
-    Ok(Verdict::Pass)
+    let status = exit
+        .code
+        .map_or_else(|| "?".into(), |code| code.to_string());
+    Ok(Verdict::Observed(format!(
+        "exit status {status} within {} of the second SIGINT",
+        ms(took)
+    )))
+}
+
+/// A duration for people: milliseconds below a second.
+fn ms(duration: Duration) -> String {
+    if duration < Duration::from_secs(1) {
+        format!("{:.1} ms", duration.as_secs_f64() * 1e3)
+    } else {
+        format!("{:.2} s", duration.as_secs_f64())
+    }
 }
 
 /// The most bytes that can be in flight between a client that never reads

@@ -702,7 +702,7 @@ fn served_in_turn(
         limit,
         why,
         &format!(
-            "client {} waited and was served as one ended; {needed} queued clients were all served in turn",
+            "client {} waits and is served as soon as one ends; {needed} queued clients are all served in turn",
             limit + 1
         ),
     ))

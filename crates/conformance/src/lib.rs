@@ -1,34 +1,46 @@
-//! The conformance suite: PROTOCOL.md as executable cases, driven over real
-//! sockets against a model served in this process.
+//! The conformance suite: PROTOCOL.md, and what hostile clients do to a
+//! server, as executable cases driven over real sockets.
 //!
-//! Every model crate runs the whole suite from its `tests/` folder with one
-//! line, and gets one `#[test]` per case:
+//! Every model crate runs the suite in-process from its `tests/` folder with
+//! one line, and gets one `#[test]` per case:
 //!
 //! ```text
 //! conformance::tests!(model_blocking::MODEL);
 //! ```
 //!
-//! Each case starts a fresh server with the configuration it needs (short
-//! timeouts, a small `--max-conns`), plays one or more clients against it,
-//! stops it, and then checks what every case must leave behind: `serve`
-//! returned `Ok` within the grace period and the process holds exactly as
-//! many descriptors as before the case.
+//! The same cases run against any server through `c10k check`: a model that
+//! `c10k` starts in a process of its own per case (`--serve MODEL`), or a
+//! server someone else runs (`c10k check HOST:PORT`). What a case needs from
+//! the server (a 400 ms handshake timeout, `--max-conns 3`, a shutdown, an
+//! open-file limit of 64) is a [`target::Setup`]; a [`target::Target`] either
+//! provides it or says why not, and the case is then "not applicable".
 //!
-//! # Models that cannot meet a case by design
+//! Each case starts a fresh server, serves one warm-up connection, records
+//! the server's descriptors and threads at rest, plays its clients, and on
+//! stopping checks that the server is back to that baseline and exits
+//! cleanly. In-process, it also checks that the whole test process holds no
+//! more descriptors than before the case.
 //!
-//! A model declares its bound on simultaneous connections in one place, its
-//! [`model::Concurrency`]. Cases that need more connections served at once
-//! than that bound (1,000 concurrent clients against the one-at-a-time
-//! `blocking` server) do not skip: they check the documented degraded
-//! behaviour instead, namely that exactly `limit` clients are served at once
-//! and that the next one is served, in turn, as soon as one of them ends.
+//! # Outcomes
+//!
+//! A case passes, fails with a reason, is not applicable to its target, or
+//! is met *by design*. A model declares its bound on simultaneous
+//! connections in one place, its [`model::Concurrency`]. Cases that need
+//! more connections served at once than that bound (1,000 concurrent
+//! clients against the one-at-a-time `blocking` server) do not skip: they
+//! check the documented degraded behaviour instead, namely that exactly
+//! `limit` clients are served at once and that the next one is served, in
+//! turn, as soon as one of them ends, and say so in their [`Verdict`].
 //!
 //! # Implementation
 //!
-//! Cases run one at a time within a test binary (a process-wide lock), so
-//! that counting `/proc/self/fd` measures only the case at hand; different
-//! models are different test binaries. Every client socket has read and
-//! write timeouts, so a broken model fails a case instead of hanging it.
+//! In-process, cases run one at a time within a test binary (a process-wide
+//! lock), so that counting `/proc/self/fd` measures only the case at hand;
+//! different models are different test binaries. Cases that need a process
+//! of their own (signals, an open-file limit) are marked in [`CASES`] and run
+//! only through `c10k check --serve`. Every client socket has read and write
+//! timeouts and every loop a bound, so a broken server fails a case instead
+//! of hanging it. The abuse cases take their counts from a [`Scale`].
 
 mod abuse;
 mod cases;
@@ -70,6 +82,9 @@ pub struct Case {
 pub enum Verdict {
     /// Everything the case checks holds.
     Pass,
+    /// Everything the case checks holds; the text says what it measured on
+    /// the way (a worst round trip, a CPU share), for comparing servers.
+    Observed(String),
     /// The server declares a bound that makes the case impossible (see
     /// [`model::Concurrency`]); the degraded behaviour it promises instead
     /// was checked and holds. The text says which bound, why, and what was
@@ -99,8 +114,8 @@ pub type CaseResult = Result<Verdict, Fault>;
 /// The outcome of one case against one target, for people and machines.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Outcome {
-    /// Passed.
-    Passed,
+    /// Passed, with what the case measured, if it measures anything.
+    Passed(Option<String>),
     /// Cannot be met by design; the promised degraded behaviour holds.
     ByDesign(String),
     /// Could not run against this target.
@@ -110,20 +125,21 @@ pub enum Outcome {
 }
 
 impl Outcome {
-    /// The one-word label: `pass`, `by design`, `n/a` or `FAIL`.
-    pub fn label(&self) -> &'static str {
+    /// The outcome's name for machines: `pass`, `fail`, `by-design` or `not-applicable`.
+    pub fn kind(&self) -> &'static str {
         match self {
-            Outcome::Passed => "pass",
-            Outcome::ByDesign(_) => "by design",
-            Outcome::NotApplicable(_) => "n/a",
-            Outcome::Failed(_) => "FAIL",
+            Outcome::Passed(_) => "pass",
+            Outcome::Failed(_) => "fail",
+            Outcome::ByDesign(_) => "by-design",
+            Outcome::NotApplicable(_) => "not-applicable",
         }
     }
 
-    /// The reason, for every outcome but a plain pass.
-    pub fn reason(&self) -> Option<&str> {
+    /// Why, for every outcome but a pass; what was measured, for a pass
+    /// that measured something.
+    pub fn detail(&self) -> Option<&str> {
         match self {
-            Outcome::Passed => None,
+            Outcome::Passed(observed) => observed.as_deref(),
             Outcome::ByDesign(why) | Outcome::NotApplicable(why) | Outcome::Failed(why) => {
                 Some(why)
             }
@@ -189,7 +205,8 @@ impl Run<'_> {
 /// Runs `case` against `target`.
 pub fn run(case: &Case, target: &dyn Target, scale: Scale) -> Outcome {
     match (case.run)(&Run { target, scale }) {
-        Ok(Verdict::Pass) => Outcome::Passed,
+        Ok(Verdict::Pass) => Outcome::Passed(None),
+        Ok(Verdict::Observed(observed)) => Outcome::Passed(Some(observed)),
         Ok(Verdict::ByDesign(why)) => Outcome::ByDesign(why),
         Err(Fault::NotApplicable(why)) => Outcome::NotApplicable(why),
         Err(Fault::Failed(why)) => Outcome::Failed(why),
@@ -272,7 +289,7 @@ pub fn run_case(model: &Model, name: &str) {
     warm_up(model);
     let baseline = open_descriptors();
     match run(case, &InProcess::new(model), Scale::Quick) {
-        Outcome::Passed => {}
+        Outcome::Passed(_) => {}
         Outcome::ByDesign(why) => eprintln!("{} / {}: by design: {why}", model.name, case.name),
         Outcome::NotApplicable(why) | Outcome::Failed(why) => {
             panic!("{} / {}: {why}", model.name, case.name)
