@@ -1,4 +1,5 @@
-//! `c10k`: serve a concurrency model. See the README for the tour.
+//! `c10k`: serve a concurrency model, load or check any server, bench them
+//! all. See the README for the tour.
 
 use std::process::ExitCode;
 
