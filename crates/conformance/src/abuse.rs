@@ -14,7 +14,9 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use crate::Check;
-use crate::cases::{HELD_BACK, by_design, counted, ensure, passes, pattern, served_promptly};
+use crate::cases::{
+    HELD_BACK, all_completed, by_design, counted, ensure, passes, pattern, served_promptly,
+};
 use crate::client::Client;
 use crate::server::Server;
 use crate::target::{Setup, Signal};
@@ -387,11 +389,7 @@ pub(crate) fn churn(run: &Run<'_>) -> CaseResult {
         failures[0]
     );
     let exit = server.stop()?;
-    counted(
-        exit.stats,
-        &format!("{n} accepted and completed, no errors"),
-        |stats| stats.accepted == n as u64 && stats.completed == n as u64 && stats.errors == 0,
-    )?;
+    all_completed(exit.stats, n)?;
     Ok(Verdict::Observed(format!(
         "{:.0} connections/s",
         n as f64 / took.as_secs_f64()

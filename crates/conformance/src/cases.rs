@@ -179,11 +179,7 @@ fn basic_echo(run: &Run<'_>) -> CaseResult {
     client.expect_closed()?;
     drop(client);
     let exit = server.stop()?;
-    counted(
-        exit.stats,
-        "1 accepted and 1 completed connection",
-        |stats| stats.accepted == 1 && stats.completed == 1,
-    )
+    all_completed(exit.stats, 1)
 }
 
 fn handshake_whitespace(run: &Run<'_>) -> CaseResult {
@@ -354,11 +350,7 @@ fn sequential_connections(run: &Run<'_>) -> CaseResult {
         client.expect_closed().map_err(|e| format!("#{i}: {e}"))?;
     }
     let exit = server.stop()?;
-    counted(
-        exit.stats,
-        &format!("{N} accepted and completed"),
-        |stats| stats.accepted == N as u64 && stats.completed == N as u64,
-    )
+    all_completed(exit.stats, N)
 }
 
 fn concurrent_connections(run: &Run<'_>) -> CaseResult {
@@ -564,11 +556,7 @@ fn two_workers(run: &Run<'_>) -> CaseResult {
     all_open(&server, N)?;
     drop(clients);
     let exit = server.stop()?;
-    counted(
-        exit.stats,
-        &format!("{N} accepted and completed"),
-        |stats| stats.accepted == N as u64 && stats.completed == N as u64,
-    )
+    all_completed(exit.stats, N)
 }
 
 fn descriptors_return_to_baseline(run: &Run<'_>) -> CaseResult {
@@ -615,6 +603,14 @@ pub(crate) fn counted(
         ensure!(holds(&stats), "expected {expected}, counted {stats}");
     }
     Ok(Verdict::Pass)
+}
+
+/// Exactly `n` connections were accepted and every one completed (and so
+/// none was rejected or failed), where the suite can see the counters.
+pub(crate) fn all_completed(stats: Option<model::Stats>, n: usize) -> CaseResult {
+    counted(stats, &format!("{n} accepted and {n} completed"), |stats| {
+        stats.accepted == n as u64 && stats.completed == n as u64
+    })
 }
 
 /// The server counts `n` connections open, where the suite can see it.
