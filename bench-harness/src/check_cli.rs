@@ -5,7 +5,7 @@ use std::net::{SocketAddr, ToSocketAddrs};
 
 use anyhow::{Context, bail};
 use conformance::Scale;
-use conformance::target::Target;
+use conformance::target::{Target, Timeouts};
 use indicatif::{ProgressBar, ProgressStyle};
 
 use crate::check::targets::{Remote, ServedModel};
@@ -74,6 +74,10 @@ fn targets(args: &CheckArgs) -> anyhow::Result<Vec<Box<dyn Target>>> {
         return Ok(vec![Box::new(Remote {
             addr,
             pid: args.pid,
+            timeouts: Timeouts {
+                handshake: args.handshake_timeout,
+                idle: args.idle_timeout.filter(|idle| !idle.is_zero()),
+            },
         })]);
     }
     let all = args.serve.iter().any(|name| name == "all");

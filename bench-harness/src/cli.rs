@@ -52,6 +52,16 @@ pub struct CheckArgs {
     #[arg(long, value_name = "PID", conflicts_with = "serve")]
     pub pid: Option<u32>,
 
+    /// The handshake timeout the server at HOST:PORT was started with
+    /// (the timeout cases are checked against it).
+    #[arg(long, value_name = "SECS", default_value = "5", value_parser = units::parse_duration, conflicts_with = "serve")]
+    pub handshake_timeout: Duration,
+
+    /// The idle timeout the server at HOST:PORT was started with, if it has
+    /// one [default: none, and the idle-timeout case does not apply].
+    #[arg(long, value_name = "SECS", value_parser = units::parse_duration, conflicts_with = "serve")]
+    pub idle_timeout: Option<Duration>,
+
     /// Run only these cases, comma-separated.
     #[arg(long, value_name = "CASE,CASE", value_delimiter = ',', value_parser = case_names())]
     pub only: Vec<String>,

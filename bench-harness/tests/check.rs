@@ -87,7 +87,7 @@ fn a_server_that_accepts_any_handshake_fails_and_is_told_why() {
         "check",
         &addr,
         "--only",
-        "basic_echo,bad_handshake_closed_silently,garbage,handshake_timeout",
+        "basic_echo,bad_handshake_closed_silently,garbage,idle_timeout",
         "--json",
         json.to_str().unwrap(),
     ]);
@@ -110,11 +110,8 @@ fn a_server_that_accepts_any_handshake_fails_and_is_told_why() {
         "fail"
     );
     assert_eq!(outcome(&report, &addr, "garbage"), "fail");
-    // A fixed server cannot be given a 400 ms handshake timeout.
-    assert_eq!(
-        outcome(&report, &addr, "handshake_timeout"),
-        "not-applicable"
-    );
+    // Nobody declared an idle timeout for it (--idle-timeout).
+    assert_eq!(outcome(&report, &addr, "idle_timeout"), "not-applicable");
 }
 
 #[test]
@@ -180,6 +177,66 @@ fn served_models_pass_their_own_process_cases_and_the_matrix_says_what_is_by_des
         ),
         "{matrix}"
     );
+}
+
+/// `c10k serve` with `args` on a free port, killed when dropped.
+struct Served(std::process::Child, String);
+
+impl Served {
+    fn start(args: &[&str]) -> Served {
+        let mut child = Command::new(C10K)
+            .args(["serve", "--addr", "127.0.0.1:0"])
+            .args(args)
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .expect("c10k serve starts");
+        let mut line = String::new();
+        std::io::BufRead::read_line(
+            &mut std::io::BufReader::new(child.stdout.take().unwrap()),
+            &mut line,
+        )
+        .unwrap();
+        let addr = line
+            .split_whitespace()
+            .nth(2)
+            .expect("listening on ADDR")
+            .to_string();
+        Served(child, addr)
+    }
+}
+
+impl Drop for Served {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+#[test]
+fn a_fixed_server_is_held_to_the_timeouts_declared_for_it() {
+    let server = Served::start(&[
+        "epoll-callback",
+        "--handshake-timeout",
+        "0.5",
+        "--idle-timeout",
+        "0.5",
+    ]);
+    let only = ["--only", "handshake_timeout,idle_timeout", "--quiet"];
+    let declared = ["--handshake-timeout", "0.5", "--idle-timeout", "0.5"];
+    let out = c10k(&[&["check", &server.1][..], &declared, &only].concat());
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{stdout}");
+    assert!(stdout.contains("2 passed, 0 failed"), "{stdout}");
+
+    // Declared wrong, the server closes a silent client too early for it.
+    let out = c10k(&[&["check", &server.1, "--handshake-timeout", "3"][..], &only].concat());
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(1), "{stdout}");
+    assert!(
+        stdout.contains("before the 3s handshake timeout"),
+        "{stdout}"
+    );
+    assert!(stdout.contains("1 failed, 1 not applicable"), "{stdout}");
 }
 
 #[test]

@@ -7,7 +7,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use conformance::Fault;
-use conformance::target::{Exit, Launched, Resources, Setup, Signal, Target};
+use conformance::target::{Exit, Launched, Resources, Setup, Signal, Target, Timeouts};
 use model::{Config, Model, Stats};
 use process_stats::ProcSample;
 
@@ -37,9 +37,11 @@ impl Target for ServedModel {
         if let Some(limit) = setup.open_files {
             lower_open_file_limit(&process, limit)?;
         }
+        let config = setup.config();
         Ok(Box::new(ServerChild {
             process,
-            grace: setup.config().grace,
+            grace: config.grace,
+            timeouts: Timeouts::of(&config),
             signalled: AtomicBool::new(false),
         }))
     }
@@ -70,6 +72,7 @@ fn lower_open_file_limit(process: &ServerProcess, soft: u64) -> Result<(), Strin
 struct ServerChild {
     process: ServerProcess,
     grace: Duration,
+    timeouts: Timeouts,
     /// Whether a signal was sent already: stopping must not send a second
     /// one, which would end the process at once.
     signalled: AtomicBool,
@@ -78,6 +81,10 @@ struct ServerChild {
 impl Launched for ServerChild {
     fn addr(&self) -> SocketAddr {
         self.process.addr
+    }
+
+    fn timeouts(&self) -> Timeouts {
+        self.timeouts
     }
 
     fn stats(&self) -> Option<Stats> {
@@ -149,6 +156,9 @@ impl Launched for ServerChild {
 pub struct Remote {
     pub addr: SocketAddr,
     pub pid: Option<u32>,
+    /// The timeouts the server was started with, as its operator declares
+    /// them (PROTOCOL.md's defaults unless told otherwise).
+    pub timeouts: Timeouts,
 }
 
 impl Target for Remote {
@@ -162,7 +172,7 @@ impl Target for Remote {
     }
 
     fn launch(&self, setup: &Setup) -> Result<Box<dyn Launched>, Fault> {
-        match setup.needs() {
+        match setup.needs(&self.timeouts) {
             Some(needs) => Err(Fault::NotApplicable(format!(
                 "needs {needs}, which only a server c10k starts can have (`c10k check --serve MODEL`)"
             ))),
@@ -174,6 +184,10 @@ impl Target for Remote {
 impl Launched for Remote {
     fn addr(&self) -> SocketAddr {
         self.addr
+    }
+
+    fn timeouts(&self) -> Timeouts {
+        self.timeouts
     }
 
     fn stats(&self) -> Option<Stats> {

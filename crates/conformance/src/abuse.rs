@@ -15,7 +15,8 @@ use std::time::{Duration, Instant};
 
 use crate::Check;
 use crate::cases::{
-    HELD_BACK, all_completed, by_design, counted, ensure, passes, pattern, served_promptly,
+    HELD_BACK, TIMER_SLACK, all_completed, by_design, counted, ensure, passes, pattern,
+    served_promptly,
 };
 use crate::client::Client;
 use crate::server::Server;
@@ -26,17 +27,19 @@ use crate::{CaseResult, Run, Verdict};
 const GOOD_RTT: Duration = Duration::from_millis(100);
 
 pub(crate) fn slowloris(run: &Run<'_>) -> CaseResult {
-    let deadline = Duration::from_secs(1);
-    let slack = Duration::from_secs(1);
+    let slack = TIMER_SLACK;
     let n = run.scale.pick(200, 1000);
     let setup = Setup {
-        handshake_timeout: Some(deadline),
+        handshake_timeout: Some(Duration::from_secs(1)),
         ..Setup::default()
     };
     if let Some(bound) = run.bounded_below(&setup, n + 1) {
         return slowloris_in_turn(run, &setup, bound);
     }
     let server = run.start(&setup)?;
+    // A fixed server has the timeout it was declared to have, not ours.
+    let deadline = server.timeouts().handshake;
+    let every = (deadline / 16).max(Duration::from_millis(250));
     let started = Instant::now();
     let mut stalled = Vec::with_capacity(n);
     for i in 0..n {
@@ -52,14 +55,14 @@ pub(crate) fn slowloris(run: &Run<'_>) -> CaseResult {
         .map_err(|e| format!("cloning a client socket: {e}"))?;
     let all_cut = AtomicBool::new(false);
     let outcome = thread::scope(|scope| -> CaseResult {
-        // Leading whitespace, a byte every 250 ms: the line never completes,
+        // Leading whitespace, a byte at a time: the line never completes,
         // and a per-read timer would never fire.
         scope.spawn(|| {
             while !all_cut.load(Ordering::Relaxed) && started.elapsed() < deadline * 3 + slack {
                 for mut writer in &writers {
                     let _ = writer.write(b" ");
                 }
-                thread::sleep(Duration::from_millis(250));
+                thread::sleep(every);
             }
         });
         let watcher = scope.spawn(|| -> Result<Duration, String> {
@@ -122,8 +125,8 @@ pub(crate) fn slowloris(run: &Run<'_>) -> CaseResult {
 /// A bounded model's workers are all taken by the first `limit` stalled
 /// clients: the good client is served once the deadline frees them.
 fn slowloris_in_turn(run: &Run<'_>, setup: &Setup, (limit, why): (usize, &str)) -> CaseResult {
-    let deadline = setup.config().handshake_timeout;
     let server = run.start(setup)?;
+    let deadline = server.timeouts().handshake;
     let started = Instant::now();
     let mut stalled = (0..limit)
         .map(|_| {
@@ -146,7 +149,7 @@ fn slowloris_in_turn(run: &Run<'_>, setup: &Setup, (limit, why): (usize, &str)) 
     }
     let all_cut = started.elapsed();
     ensure!(
-        all_cut < deadline + Duration::from_secs(1),
+        all_cut < deadline + TIMER_SLACK,
         "{limit} stalled clients were closed {all_cut:?} after connecting (deadline {deadline:?})"
     );
     drop((stalled, good));

@@ -5,7 +5,7 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use crate::abuse;
-use crate::client::Client;
+use crate::client::{Client, IO_TIMEOUT};
 use crate::server::{Server, exited_cleanly, wait_for};
 use crate::target::{Setup, Signal};
 use crate::{Case, CaseResult, Check, Run, Verdict};
@@ -387,25 +387,30 @@ fn concurrent_connections(run: &Run<'_>) -> CaseResult {
 }
 
 fn handshake_timeout(run: &Run<'_>) -> CaseResult {
-    let timeout = Duration::from_millis(400);
     let server = run.start(&Setup {
-        handshake_timeout: Some(timeout),
+        handshake_timeout: Some(Duration::from_millis(400)),
         ..Setup::default()
     })?;
+    // A fixed server has the timeout it was declared to have, not ours.
+    let timeout = server.timeouts().handshake;
     let mut silent = Client::connect(server.addr())?;
+    patient(&silent, timeout)?;
     closed_not_before(&mut silent, timeout, "a silent client", "handshake timeout")?;
 
-    // One byte of leading whitespace every 100 ms never completes the line;
-    // an absolute deadline cuts it at 400 ms, a per-read timer never would.
+    // Leading whitespace, a byte at a time, never completes the line; an
+    // absolute deadline cuts it at the timeout, a per-read timer never would.
+    let every = (timeout / 16).max(Duration::from_millis(100));
+    let drips = ((timeout + Duration::from_secs(2)).as_millis() / every.as_millis()) as usize;
     let mut dripping = Client::connect(server.addr())?;
+    patient(&dripping, timeout)?;
     let started = Instant::now();
     let mut writer = dripping.stream().try_clone().map_err(|e| e.to_string())?;
     let drip = thread::spawn(move || {
-        for _ in 0..20 {
+        for _ in 0..drips {
             if std::io::Write::write_all(&mut writer, b" ").is_err() {
                 return;
             }
-            thread::sleep(Duration::from_millis(100));
+            thread::sleep(every);
         }
     });
     dripping
@@ -414,8 +419,8 @@ fn handshake_timeout(run: &Run<'_>) -> CaseResult {
     let cut = started.elapsed();
     let _ = drip.join();
     ensure!(
-        cut < Duration::from_millis(1500),
-        "a client dripping a byte per 100 ms was cut after {cut:?}: the {timeout:?} deadline is not absolute"
+        cut < timeout + TIMER_SLACK,
+        "a client dripping a byte per {every:?} was cut after {cut:?}: the {timeout:?} deadline is not absolute"
     );
     served_promptly(&server, "after the timeouts")?;
     drop((silent, dripping));
@@ -423,21 +428,27 @@ fn handshake_timeout(run: &Run<'_>) -> CaseResult {
 }
 
 fn idle_timeout(run: &Run<'_>) -> CaseResult {
-    let idle = Duration::from_millis(400);
     let server = run.start(&Setup {
-        idle_timeout: Some(idle),
+        idle_timeout: Some(Duration::from_millis(400)),
         ..Setup::default()
     })?;
+    let idle = server
+        .timeouts()
+        .idle
+        .ok_or_else(|| "the server has no idle timeout".to_string())?;
     let mut quiet = Client::handshaken(server.addr())?;
+    patient(&quiet, idle)?;
     quiet.echo(b"then silence")?;
     closed_not_before(&mut quiet, idle, "an idle client", "idle timeout")?;
 
+    // Traffic every quarter of the timeout, for three timeouts' worth.
     let mut active = Client::handshaken(server.addr())?;
+    let every = idle / 4;
     for i in 0..12 {
-        thread::sleep(Duration::from_millis(100));
+        thread::sleep(every);
         active
             .echo(b"tick")
-            .map_err(|e| format!("an active client, tick {i} of 12 (100 ms apart): {e}"))?;
+            .map_err(|e| format!("an active client, tick {i} of 12 ({every:?} apart): {e}"))?;
     }
     active.half_close()?;
     active.expect_closed()?;
@@ -721,6 +732,18 @@ fn closed_not_before(client: &mut Client, timeout: Duration, who: &str, what: &s
         "{who} was closed after {waited:?}, before the {timeout:?} {what}"
     );
     Ok(())
+}
+
+/// How late after its deadline a timer may fire before the case fails.
+pub(crate) const TIMER_SLACK: Duration = Duration::from_millis(1100);
+
+/// Lets `client` wait for a close as long as `timeout` plus slack, however
+/// long the timeout a fixed server was declared to have.
+pub(crate) fn patient(client: &Client, timeout: Duration) -> Check {
+    client
+        .stream()
+        .set_read_timeout(Some(timeout.max(IO_TIMEOUT) + TIMER_SLACK))
+        .map_err(|e| format!("setting a read timeout: {e}"))
 }
 
 /// A fresh client is handshaken and echoed right away.

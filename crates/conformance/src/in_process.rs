@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 use model::{Config, Counters, Model, Shutdown, Stats};
 
 use crate::Fault;
-use crate::target::{Exit, Launched, Resources, Setup, Signal, Target};
+use crate::target::{Exit, Launched, Resources, Setup, Signal, Target, Timeouts};
 
 /// The [`Target`] that serves a model in this process.
 #[derive(Debug, Clone)]
@@ -59,6 +59,7 @@ impl Target for InProcess<'_> {
 struct ServerThread {
     addr: SocketAddr,
     grace: Duration,
+    timeouts: Timeouts,
     shutdown: Shutdown,
     counters: Arc<Counters>,
     thread: Option<JoinHandle<std::io::Result<()>>>,
@@ -74,6 +75,7 @@ impl ServerThread {
         let shutdown = Shutdown::new();
         let counters = Arc::new(Counters::default());
         let grace = config.grace;
+        let timeouts = Timeouts::of(&config);
         let serve = model.serve;
         let thread = std::thread::Builder::new()
             .name(format!("serve-{}", model.name))
@@ -86,6 +88,7 @@ impl ServerThread {
         Ok(ServerThread {
             addr,
             grace,
+            timeouts,
             shutdown,
             counters,
             thread: Some(thread),
@@ -96,6 +99,10 @@ impl ServerThread {
 impl Launched for ServerThread {
     fn addr(&self) -> SocketAddr {
         self.addr
+    }
+
+    fn timeouts(&self) -> Timeouts {
+        self.timeouts
     }
 
     fn stats(&self) -> Option<Stats> {

@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 use model::Stats;
 
 use crate::client::Client;
-use crate::target::{Exit, Launched, Resources, Setup, Signal, Target};
+use crate::target::{Exit, Launched, Resources, Setup, Signal, Target, Timeouts};
 use crate::{Check, Fault};
 
 /// How long past its grace period a stopping server may take to end.
@@ -69,6 +69,11 @@ impl Server {
     /// The address clients connect to.
     pub fn addr(&self) -> SocketAddr {
         self.launched.addr()
+    }
+
+    /// The timeouts the server applies (for a fixed server, the declared ones).
+    pub fn timeouts(&self) -> Timeouts {
+        self.launched.timeouts()
     }
 
     /// The live counters, without the warm-up connection, where visible.

@@ -20,6 +20,11 @@ use crate::Fault;
 /// How the server a case talks to must be configured. `None` means "as it
 /// is": a target that starts servers uses the defaults (with a short grace
 /// period); a fixed server is used as it runs.
+///
+/// The two timeouts are what a server c10k starts gets; a fixed server has
+/// the timeouts it was declared to have, and cases that ask for a timeout
+/// adapt to the one the server reports ([`Launched::timeouts`]). Every
+/// other field must be met exactly.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Setup {
     /// `--handshake-timeout`.
@@ -80,18 +85,12 @@ impl Setup {
         flags
     }
 
-    /// The settings a fixed server would have to have been started with,
-    /// as flags, for a message that says why a case cannot use it.
-    pub fn needs(&self) -> Option<String> {
-        if *self == Setup::default() {
-            return None;
-        }
+    /// What a fixed server with timeouts `has` lacks for this setup, as
+    /// flags, for a message that says why a case cannot use it.
+    pub fn needs(&self, has: &Timeouts) -> Option<String> {
         let mut needs = Vec::new();
-        if let Some(timeout) = self.handshake_timeout {
-            needs.push(format!("--handshake-timeout {}", secs(timeout)));
-        }
-        if let Some(idle) = self.idle_timeout {
-            needs.push(format!("--idle-timeout {}", secs(idle)));
+        if self.idle_timeout.is_some() && has.idle.is_none() {
+            needs.push("an idle timeout (declare the server's with --idle-timeout)".to_string());
         }
         if let Some(max) = self.max_conns {
             needs.push(format!("--max-conns {max}"));
@@ -105,7 +104,7 @@ impl Setup {
         if let Some(limit) = self.open_files {
             needs.push(format!("an open-file limit of {limit}"));
         }
-        Some(needs.join(", "))
+        (!needs.is_empty()).then(|| needs.join(", "))
     }
 }
 
@@ -125,6 +124,25 @@ pub trait Target {
     /// A server configured as `setup` says, ready for clients.
     /// [`Fault::NotApplicable`] if this target cannot provide one.
     fn launch(&self, setup: &Setup) -> Result<Box<dyn Launched>, Fault>;
+}
+
+/// The timeouts a running server applies.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Timeouts {
+    /// `--handshake-timeout`.
+    pub handshake: Duration,
+    /// `--idle-timeout`; `None` if connections may idle forever.
+    pub idle: Option<Duration>,
+}
+
+impl Timeouts {
+    /// The timeouts `config` sets.
+    pub fn of(config: &Config) -> Timeouts {
+        Timeouts {
+            handshake: config.handshake_timeout,
+            idle: config.idle_timeout,
+        }
+    }
 }
 
 /// A server's resources, where the suite can read them from `/proc`.
@@ -165,6 +183,9 @@ pub struct Exit {
 pub trait Launched {
     /// The address clients connect to.
     fn addr(&self) -> SocketAddr;
+
+    /// The timeouts the server applies.
+    fn timeouts(&self) -> Timeouts;
 
     /// The server's live counters, if the suite can see them.
     fn stats(&self) -> Option<Stats>;
