@@ -31,27 +31,26 @@ pub fn run(args: &CheckArgs) -> anyhow::Result<bool> {
     };
     let targets = targets(args)?;
     let mut report = CheckReport::new(scale);
+    let bar = progress(args.quiet, targets.len() * cases.len());
     for target in &targets {
-        println!(
-            "check {} ({} preset, {} cases)",
-            target.name(),
-            args.preset,
-            cases.len()
+        bar.set_prefix(target.name());
+        say(
+            &bar,
+            &format!(
+                "check {} ({} preset, {} cases)",
+                target.name(),
+                args.preset,
+                cases.len()
+            ),
         );
-        let bar = progress(args.quiet, cases.len());
         let result = check::run(target.as_ref(), &cases, scale, |case| {
-            // A bar not drawn (no terminal, or --quiet) prints nothing itself.
-            if bar.is_hidden() {
-                println!("{}", case.line());
-            } else {
-                bar.println(case.line());
-            }
+            say(&bar, &case.line());
             bar.inc(1);
         });
-        bar.finish_and_clear();
-        println!("{}: {}\n", result.target, result.summary());
+        say(&bar, &format!("{}: {}\n", result.target, result.summary()));
         report.targets.push(result);
     }
+    bar.finish_and_clear();
     if report.targets.len() > 1 {
         print!("{}", matrix::table(&report));
     }
@@ -102,16 +101,26 @@ fn loopback(text: &str) -> anyhow::Result<SocketAddr> {
     Ok(addr)
 }
 
-/// A bar over the cases, with their rate and the time left.
+/// A bar over every case of every target, with the rate and the time left.
 fn progress(quiet: bool, cases: usize) -> ProgressBar {
     if quiet {
         return ProgressBar::hidden();
     }
     let bar = ProgressBar::new(cases as u64);
     if let Ok(style) = ProgressStyle::with_template(
-        "  {bar:30} {pos}/{len} cases  {elapsed_precise} elapsed, ~{eta} left",
+        "  {prefix:>15} {bar:30} {pos}/{len} cases  {per_sec:1}  {elapsed_precise} elapsed, ~{eta} left",
     ) {
         bar.set_style(style);
     }
     bar
+}
+
+/// Prints `line` above the bar; a bar not drawn (no terminal, or `--quiet`)
+/// prints nothing itself.
+fn say(bar: &ProgressBar, line: &str) {
+    if bar.is_hidden() {
+        println!("{line}");
+    } else {
+        bar.println(line);
+    }
 }

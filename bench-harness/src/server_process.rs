@@ -42,8 +42,7 @@ pub enum Stopped {
 impl ServerProcess {
     /// Starts `c10k serve <model> --addr 127.0.0.1:0 <flags>`.
     pub fn start(model: &str, flags: &[String]) -> Result<ServerProcess, String> {
-        let exe = std::env::current_exe().map_err(|e| format!("cannot find c10k itself: {e}"))?;
-        let mut child = Command::new(exe)
+        let mut child = Command::new(own_executable()?)
             .args(["serve", model, "--addr", "127.0.0.1:0"])
             .args(flags)
             .stdin(Stdio::null())
@@ -177,6 +176,16 @@ impl Drop for ServerProcess {
             let _ = self.child.wait();
         }
     }
+}
+
+/// This very binary. `/proc/self/exe` still runs it after `cargo build`
+/// has replaced the file mid-run, which the path would not.
+fn own_executable() -> Result<std::path::PathBuf, String> {
+    let proc_self = std::path::PathBuf::from("/proc/self/exe");
+    if proc_self.exists() {
+        return Ok(proc_self);
+    }
+    std::env::current_exe().map_err(|e| format!("cannot find c10k itself: {e}"))
 }
 
 /// Runs the calling thread (and the threads and processes it starts
