@@ -2,11 +2,13 @@
 //! and say why; against our models it must pass, say what is by design,
 //! and write the JSON and the matrix; bad command lines get one line.
 
+mod common;
+
 use std::io::{Read, Write};
-use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::net::TcpStream;
 use std::path::Path;
 use std::process::{Command, Output};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use serde_json::Value;
 
@@ -38,29 +40,9 @@ fn outcome<'a>(report: &'a Value, target: &str, case: &str) -> &'a str {
         .unwrap()
 }
 
-/// A server that gets the protocol wrong in one way: it answers `hello\n`
-/// to whatever arrives first (a wrong line included) and then echoes. It
-/// serves for at most 30 seconds.
-fn lenient_server() -> SocketAddr {
-    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-    let addr = listener.local_addr().unwrap();
-    listener.set_nonblocking(true).unwrap();
-    std::thread::spawn(move || {
-        let until = Instant::now() + Duration::from_secs(30);
-        while Instant::now() < until {
-            match listener.accept() {
-                Ok((stream, _)) => {
-                    std::thread::spawn(move || serve_leniently(stream));
-                }
-                Err(_) => std::thread::sleep(Duration::from_millis(2)),
-            }
-        }
-    });
-    addr
-}
-
+/// Gets the protocol wrong in one way: answers `hello\n` to whatever
+/// arrives first (a wrong line included), then echoes.
 fn serve_leniently(mut stream: TcpStream) {
-    let _ = stream.set_nonblocking(false);
     let _ = stream.set_read_timeout(Some(Duration::from_secs(5)));
     let mut first = [0u8; 4096];
     let Ok(n @ 1..) = stream.read(&mut first) else {
@@ -80,7 +62,7 @@ fn serve_leniently(mut stream: TcpStream) {
 
 #[test]
 fn a_server_that_accepts_any_handshake_fails_and_is_told_why() {
-    let addr = lenient_server().to_string();
+    let addr = common::spawn_server(serve_leniently).to_string();
     let dir = tempdir("lenient");
     let json = dir.join("check.json");
     let out = c10k(&[

@@ -3,12 +3,14 @@
 //! every case it is asked, one that does not passes. The server is this
 //! test process, so this file holds a single test (a process of its own).
 
+mod common;
+
 use std::io::{BufRead, BufReader, Read, Write};
-use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::net::{SocketAddr, TcpStream};
 use std::process::Command;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 const C10K: &str = env!("CARGO_BIN_EXE_c10k");
 
@@ -17,28 +19,8 @@ static LEAK: AtomicBool = AtomicBool::new(false);
 /// Where leaked descriptors go.
 static LEAKED: Mutex<Vec<TcpStream>> = Mutex::new(Vec::new());
 
-/// A correct echo+handshake server, except for the leak when asked; it
-/// serves for at most 60 seconds.
-fn server() -> SocketAddr {
-    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-    let addr = listener.local_addr().unwrap();
-    listener.set_nonblocking(true).unwrap();
-    std::thread::spawn(move || {
-        let until = Instant::now() + Duration::from_secs(60);
-        while Instant::now() < until {
-            match listener.accept() {
-                Ok((stream, _)) => {
-                    std::thread::spawn(move || serve(stream));
-                }
-                Err(_) => std::thread::sleep(Duration::from_millis(2)),
-            }
-        }
-    });
-    addr
-}
-
+/// A correct echo+handshake server, except for the leak when asked.
 fn serve(stream: TcpStream) {
-    let _ = stream.set_nonblocking(false);
     let _ = stream.set_read_timeout(Some(Duration::from_secs(5)));
     let mut reader = BufReader::new(stream.try_clone().unwrap());
     let mut writer = stream.try_clone().unwrap();
@@ -72,7 +54,7 @@ fn check(addr: SocketAddr) -> (Option<i32>, String) {
 
 #[test]
 fn a_server_watched_by_pid_fails_when_it_leaks_descriptors() {
-    let addr = server();
+    let addr = common::spawn_server(serve);
 
     let (status, stdout) = check(addr);
     assert_eq!(status, Some(0), "{stdout}");

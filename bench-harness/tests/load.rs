@@ -2,6 +2,8 @@
 //! it measures, it notices wrong echoes, it corrects for coordinated
 //! omission, it speaks plain echo, and it fails clearly.
 
+mod common;
+
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::process::{Child, Command, Output, Stdio};
@@ -65,14 +67,7 @@ fn load(target: SocketAddr, args: &[&str]) -> (Output, Option<Value>) {
 
 /// A thread-per-connection echo server for tests, with a twist applied to the echo.
 fn test_server(handshake: bool, twist: fn(&mut [u8], &mut Twist)) -> SocketAddr {
-    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-    let addr = listener.local_addr().unwrap();
-    std::thread::spawn(move || {
-        for stream in listener.incoming().flatten() {
-            std::thread::spawn(move || serve_one(stream, handshake, twist));
-        }
-    });
-    addr
+    common::spawn_server(move |stream| serve_one(stream, handshake, twist))
 }
 
 /// Per-connection state a twist may use.
