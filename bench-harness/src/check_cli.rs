@@ -30,6 +30,10 @@ pub fn run(args: &CheckArgs) -> anyhow::Result<bool> {
         _ => Scale::Full,
     };
     let targets = targets(args)?;
+    // A path that cannot be written fails now, not after the run.
+    for path in args.json.iter().chain(&args.markdown) {
+        std::fs::File::create(path).with_context(|| format!("cannot write {}", path.display()))?;
+    }
     let mut report = CheckReport::new(scale);
     let bar = progress(args.quiet, targets.len() * cases.len());
     for target in &targets {

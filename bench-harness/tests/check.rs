@@ -237,6 +237,13 @@ fn bad_check_command_lines_get_one_line_and_status_2() {
             "--skip",
             "basic_echo",
         ],
+        &[
+            "check",
+            "--serve",
+            "tokio",
+            "--json",
+            "/nonexistent/dir/check.json",
+        ],
     ] {
         let out = c10k(args);
         let stderr = String::from_utf8_lossy(&out.stderr);
