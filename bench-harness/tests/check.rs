@@ -161,42 +161,9 @@ fn served_models_pass_their_own_process_cases_and_the_matrix_says_what_is_by_des
     );
 }
 
-/// `c10k serve` with `args` on a free port, killed when dropped.
-struct Served(std::process::Child, String);
-
-impl Served {
-    fn start(args: &[&str]) -> Served {
-        let mut child = Command::new(C10K)
-            .args(["serve", "--addr", "127.0.0.1:0"])
-            .args(args)
-            .stdout(std::process::Stdio::piped())
-            .spawn()
-            .expect("c10k serve starts");
-        let mut line = String::new();
-        std::io::BufRead::read_line(
-            &mut std::io::BufReader::new(child.stdout.take().unwrap()),
-            &mut line,
-        )
-        .unwrap();
-        let addr = line
-            .split_whitespace()
-            .nth(2)
-            .expect("listening on ADDR")
-            .to_string();
-        Served(child, addr)
-    }
-}
-
-impl Drop for Served {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
 #[test]
 fn a_fixed_server_is_held_to_the_timeouts_declared_for_it() {
-    let server = Served::start(&[
+    let server = common::Served::start(&[
         "epoll-callback",
         "--handshake-timeout",
         "0.5",
@@ -205,13 +172,14 @@ fn a_fixed_server_is_held_to_the_timeouts_declared_for_it() {
     ]);
     let only = ["--only", "handshake_timeout,idle_timeout", "--quiet"];
     let declared = ["--handshake-timeout", "0.5", "--idle-timeout", "0.5"];
-    let out = c10k(&[&["check", &server.1][..], &declared, &only].concat());
+    let addr = server.addr.to_string();
+    let out = c10k(&[&["check", &addr][..], &declared, &only].concat());
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(out.status.success(), "{stdout}");
     assert!(stdout.contains("2 passed, 0 failed"), "{stdout}");
 
     // Declared wrong, the server closes a silent client too early for it.
-    let out = c10k(&[&["check", &server.1, "--handshake-timeout", "3"][..], &only].concat());
+    let out = c10k(&[&["check", &addr, "--handshake-timeout", "3"][..], &only].concat());
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert_eq!(out.status.code(), Some(1), "{stdout}");
     assert!(

@@ -4,43 +4,14 @@
 
 mod common;
 
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
-use std::process::{Child, Command, Output, Stdio};
+use std::process::{Command, Output};
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
 const C10K: &str = env!("CARGO_BIN_EXE_c10k");
-
-/// `c10k serve MODEL` on a free port, killed when dropped.
-struct Served {
-    child: Child,
-    addr: SocketAddr,
-}
-
-impl Served {
-    fn start(model: &str) -> Served {
-        let mut child = Command::new(C10K)
-            .args(["serve", model, "--addr", "127.0.0.1:0"])
-            .stdout(Stdio::piped())
-            .spawn()
-            .unwrap();
-        let mut line = String::new();
-        BufReader::new(child.stdout.take().unwrap())
-            .read_line(&mut line)
-            .unwrap();
-        let addr = line.split_whitespace().nth(2).unwrap().parse().unwrap();
-        Served { child, addr }
-    }
-}
-
-impl Drop for Served {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
 
 /// Runs `c10k load` with `args` plus `--json`; returns the process output and the record.
 fn load(target: SocketAddr, args: &[&str]) -> (Output, Option<Value>) {
@@ -129,7 +100,7 @@ fn results(record: &Value) -> &Value {
 
 #[test]
 fn a_closed_loop_run_measures_messages_with_no_mismatch() {
-    let served = Served::start("epoll-callback");
+    let served = common::Served::start(&["epoll-callback"]);
     let (output, record) = load(served.addr, &["-c", "20", "-d", "1"]);
     assert!(output.status.success(), "{output:?}");
     let record = record.expect("a JSON record");

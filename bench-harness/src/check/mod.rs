@@ -88,6 +88,19 @@ pub struct TargetReport {
 }
 
 impl TargetReport {
+    /// The report of `cases`, with their outcomes counted.
+    fn new(target: String, cases: Vec<CaseReport>) -> TargetReport {
+        let count = |outcome: &str| cases.iter().filter(|c| c.outcome == outcome).count();
+        TargetReport {
+            target,
+            passed: count("pass"),
+            failed: count("fail"),
+            by_design: count("by-design"),
+            not_applicable: count("not-applicable"),
+            cases,
+        }
+    }
+
     /// `N passed, M failed`, and the other two counts when not zero.
     pub fn summary(&self) -> String {
         let mut line = format!("{} passed, {} failed", self.passed, self.failed);
@@ -160,27 +173,15 @@ pub fn run(
     scale: Scale,
     mut done: impl FnMut(&CaseReport),
 ) -> TargetReport {
-    let mut report = TargetReport {
-        target: target.name(),
-        passed: 0,
-        failed: 0,
-        by_design: 0,
-        not_applicable: 0,
-        cases: Vec::with_capacity(cases.len()),
-    };
-    for case in cases {
-        let started = Instant::now();
-        let outcome = conformance::run(case, target, scale);
-        let counter = match outcome {
-            Outcome::Passed(_) => &mut report.passed,
-            Outcome::Failed(_) => &mut report.failed,
-            Outcome::ByDesign(_) => &mut report.by_design,
-            Outcome::NotApplicable(_) => &mut report.not_applicable,
-        };
-        *counter += 1;
-        let case_report = CaseReport::new(case, &outcome, started.elapsed().as_secs_f64());
-        done(&case_report);
-        report.cases.push(case_report);
-    }
-    report
+    let cases = cases
+        .iter()
+        .map(|case| {
+            let started = Instant::now();
+            let outcome = conformance::run(case, target, scale);
+            let report = CaseReport::new(case, &outcome, started.elapsed().as_secs_f64());
+            done(&report);
+            report
+        })
+        .collect();
+    TargetReport::new(target.name(), cases)
 }

@@ -15,8 +15,8 @@ use std::time::{Duration, Instant};
 
 use crate::Check;
 use crate::cases::{
-    HELD_BACK, TIMER_SLACK, all_completed, by_design, counted, ensure, passes, pattern,
-    served_promptly,
+    HELD_BACK, TIMER_SLACK, all_completed, by_design, counted, drip_whitespace, ensure, passes,
+    pattern, served_promptly,
 };
 use crate::client::Client;
 use crate::server::Server;
@@ -55,16 +55,7 @@ pub(crate) fn slowloris(run: &Run<'_>) -> CaseResult {
         .map_err(|e| format!("cloning a client socket: {e}"))?;
     let all_cut = AtomicBool::new(false);
     let outcome = thread::scope(|scope| -> CaseResult {
-        // Leading whitespace, a byte at a time: the line never completes,
-        // and a per-read timer would never fire.
-        scope.spawn(|| {
-            while !all_cut.load(Ordering::Relaxed) && started.elapsed() < deadline * 3 + slack {
-                for mut writer in &writers {
-                    let _ = writer.write(b" ");
-                }
-                thread::sleep(every);
-            }
-        });
+        scope.spawn(|| drip_whitespace(&writers, every, started + deadline * 3 + slack, &all_cut));
         let watcher = scope.spawn(|| -> Result<Duration, String> {
             let give_up = connected + deadline + slack;
             for (i, client) in stalled.iter_mut().enumerate() {

@@ -1,6 +1,8 @@
 //! The protocol cases, one function each, in the order PROTOCOL.md
 //! introduces what they check; the abuse cases live in [`crate::abuse`].
 
+use std::net::TcpStream;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::thread;
 use std::time::{Duration, Instant};
 
@@ -397,33 +399,29 @@ fn handshake_timeout(run: &Run<'_>) -> CaseResult {
     patient(&silent, timeout)?;
     closed_not_before(&mut silent, timeout, "a silent client", "handshake timeout")?;
 
-    // Leading whitespace, a byte at a time, never completes the line; an
-    // absolute deadline cuts it at the timeout, a per-read timer never would.
     let every = (timeout / 16).max(Duration::from_millis(100));
-    let drips = ((timeout + Duration::from_secs(2)).as_millis() / every.as_millis()) as usize;
     let mut dripping = Client::connect(server.addr())?;
     patient(&dripping, timeout)?;
     let started = Instant::now();
-    let mut writer = dripping.stream().try_clone().map_err(|e| e.to_string())?;
-    let drip = thread::spawn(move || {
-        for _ in 0..drips {
-            if std::io::Write::write_all(&mut writer, b" ").is_err() {
-                return;
-            }
-            thread::sleep(every);
-        }
+    let writer = dripping.stream().try_clone().map_err(|e| e.to_string())?;
+    let cut = AtomicBool::new(false);
+    let closed = thread::scope(|scope| {
+        scope.spawn(|| {
+            let until = started + timeout + Duration::from_secs(2);
+            drip_whitespace(std::slice::from_ref(&writer), every, until, &cut);
+        });
+        let closed = dripping.expect_closed();
+        cut.store(true, Ordering::Relaxed);
+        closed
     });
-    dripping
-        .expect_closed()
-        .map_err(|e| format!("a dripping client: {e}"))?;
+    closed.map_err(|e| format!("a dripping client: {e}"))?;
     let cut = started.elapsed();
-    let _ = drip.join();
     ensure!(
         cut < timeout + TIMER_SLACK,
         "a client dripping a byte per {every:?} was cut after {cut:?}: the {timeout:?} deadline is not absolute"
     );
     served_promptly(&server, "after the timeouts")?;
-    drop((silent, dripping));
+    drop((silent, dripping, writer));
     passes(server)
 }
 
@@ -732,6 +730,24 @@ fn closed_not_before(client: &mut Client, timeout: Duration, who: &str, what: &s
         "{who} was closed after {waited:?}, before the {timeout:?} {what}"
     );
     Ok(())
+}
+
+/// Writes leading whitespace, a byte every `every`, to each of `writers`
+/// until `stop` is set or `until` has passed: a handshake line that never
+/// completes, which an absolute deadline cuts and a per-read timer never
+/// would. Write errors (the server closed) are expected and ignored.
+pub(crate) fn drip_whitespace(
+    writers: &[TcpStream],
+    every: Duration,
+    until: Instant,
+    stop: &AtomicBool,
+) {
+    while !stop.load(Ordering::Relaxed) && Instant::now() < until {
+        for mut writer in writers {
+            let _ = std::io::Write::write(&mut writer, b" ");
+        }
+        thread::sleep(every);
+    }
 }
 
 /// How late after its deadline a timer may fire before the case fails.

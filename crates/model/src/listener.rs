@@ -81,7 +81,9 @@ pub fn serve_shards(
     serve_one: impl Fn(TcpListener) -> io::Result<()> + Sync,
 ) -> io::Result<()> {
     let mut shards = shard(listener, workers)?.into_iter();
-    let here = shards.next().expect("shard returns at least one listener");
+    let here = shards
+        .next()
+        .ok_or_else(|| io::Error::other("sharding produced no listener"))?;
     std::thread::scope(|scope| {
         let mut others = Vec::new();
         let mut result = Ok(());
