@@ -91,7 +91,7 @@ pub fn run(args: &BenchArgs) -> anyhow::Result<PathBuf> {
     let results = bench::run(plan, &models, command, !args.quiet);
     let dir = match &args.out {
         Some(dir) => dir.clone(),
-        None => default_dir(&results),
+        None => unused(default_dir(&results)),
     };
     write(&dir, &results)?;
     Ok(dir)
@@ -116,6 +116,20 @@ fn default_dir(results: &BenchResults) -> PathBuf {
         "{}-{}core-{cpu}",
         results.date, results.machine.cores
     ))
+}
+
+/// `dir`, or `dir-2`, `dir-3`, ... if it exists: a default folder never
+/// overwrites an earlier run (a committed one, say) of the same day; `--out`
+/// does what it is told.
+fn unused(dir: PathBuf) -> PathBuf {
+    if !dir.exists() {
+        return dir;
+    }
+    let numbered = |n: u32| PathBuf::from(format!("{}-{n}", dir.display()));
+    (2..)
+        .map(numbered)
+        .find(|candidate| !candidate.exists())
+        .unwrap_or_else(|| dir.clone())
 }
 
 /// Writes results.json, results.csv, the plots and README.md into `dir`.
@@ -269,4 +283,25 @@ pub(crate) fn readme(results: &BenchResults, plots: &[PathBuf]) -> String {
         out.push('\n');
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::unused;
+
+    #[test]
+    fn a_default_folder_never_overwrites_an_earlier_run() {
+        let base = std::env::temp_dir().join(format!("c10k-unused-{}", std::process::id()));
+        assert_eq!(unused(base.clone()), base);
+        std::fs::create_dir_all(&base).unwrap();
+        let second = unused(base.clone());
+        assert_eq!(
+            second,
+            base.with_file_name(format!("c10k-unused-{}-2", std::process::id()))
+        );
+        std::fs::create_dir_all(&second).unwrap();
+        assert!(unused(base.clone()).to_string_lossy().ends_with("-3"));
+        let _ = std::fs::remove_dir_all(&base);
+        let _ = std::fs::remove_dir_all(&second);
+    }
 }
