@@ -77,21 +77,9 @@ struct Memory {
 }
 
 fn server_memory(pid: u32) -> anyhow::Result<Memory> {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status"))
-        .with_context(|| format!("reading /proc/{pid}/status"))?;
-    let field = |name: &str| -> anyhow::Result<u64> {
-        let line = status
-            .lines()
-            .find(|line| line.starts_with(name))
-            .with_context(|| format!("no {name} in /proc/{pid}/status"))?;
-        Ok(line
-            .split_whitespace()
-            .nth(1)
-            .context("malformed status line")?
-            .parse()?)
-    };
+    let sample = process_stats::sample(pid).with_context(|| format!("no process {pid}"))?;
     Ok(Memory {
-        rss_kib: field("VmRSS:")?,
-        threads: field("Threads:")?,
+        rss_kib: sample.rss_kib,
+        threads: sample.threads,
     })
 }

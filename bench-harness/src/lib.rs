@@ -1,27 +1,44 @@
 //! The harness behind the `c10k` binary: the list of models and the
-//! subcommands, as a library so that tests and benchmarks call the same code
-//! the binary runs.
+//! subcommands, as a library so that the binary stays thin and benchmarks
+//! use the same model list.
 //!
 //! ```text
-//! c10k serve <MODEL> [--addr HOST:PORT] [--workers N] [--max-conns N]
-//!                    [--handshake-timeout SECS] [--idle-timeout SECS]
-//!                    [--buffer BYTES] [--grace SECS] [--stack-size BYTES]
+//! c10k serve <MODEL> [--addr HOST:PORT] [--workers N] [--max-conns N] ...
 //! c10k load HOST:PORT [-c N] [-d SECS] [-s BYTES] [--rate R] [--json FILE] ...
-//! c10k check HOST:PORT | --serve MODEL,... [--only CASES] [--skip CASES] [--json FILE]
+//! c10k bench [--preset quick|full] [--models A,B] [--pin] [--out DIR] ...
+//! c10k check HOST:PORT | --serve MODEL,... [--only CASES] [--json FILE] ...
+//! c10k plot DIR
 //! ```
+//!
+//! Each subcommand is one file of [`commands`], its flags beside its `run`.
+//! Below them: the bench runner and its record ([`bench`]), the views drawn
+//! from that record ([`results_folder`]), `c10k check`'s targets and matrix
+//! ([`check`]), and the `c10k serve` child processes both use
+//! ([`server_process`]). The load generator is a crate of its own, `load`.
 
-pub mod bench;
-pub mod bench_cli;
-pub mod check;
-pub mod check_cli;
-pub mod cli;
-pub mod code_size;
-pub mod load;
-pub mod load_cli;
-pub mod machine;
+mod bad_input;
+mod bench;
+mod check;
+mod code_size;
+mod commands;
 pub mod models;
-pub mod plot;
-pub mod serve;
-pub mod server_process;
-pub mod signals;
-pub mod units;
+mod results_folder;
+mod server_process;
+mod signals;
+mod units;
+
+use std::process::ExitCode;
+
+pub use bad_input::{BadInput, exit_code};
+pub use commands::Cli;
+
+/// Runs what the command line asks for: the exit status of a run that went
+/// through, or the error that stopped it (see [`exit_code`]).
+pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
+    commands::run(cli.command)
+}
+
+/// A clap error as one line, for `main`.
+pub fn usage_line(error: &clap::Error) -> String {
+    commands::one_line(error)
+}

@@ -16,13 +16,13 @@ use rustix::process::{Pid, Signal};
 /// How long a server may take to print its `listening` line.
 const START_TIMEOUT: Duration = Duration::from_secs(10);
 /// How long past its grace period a stopping server may take to exit.
-pub const STOP_SLACK: Duration = Duration::from_secs(5);
+pub(crate) const STOP_SLACK: Duration = Duration::from_secs(5);
 
 /// A running `c10k serve`.
 #[derive(Debug)]
-pub struct ServerProcess {
+pub(crate) struct ServerProcess {
     child: Child,
-    pub addr: SocketAddr,
+    pub(crate) addr: SocketAddr,
     /// Standard output after the `listening` line: the `stopped ...` summary.
     stdout: mpsc::Receiver<String>,
     stderr: Arc<Mutex<Vec<String>>>,
@@ -30,7 +30,7 @@ pub struct ServerProcess {
 
 /// How a server ended.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Stopped {
+pub(crate) enum Stopped {
     /// Exited with status 0 after SIGTERM; its summary line.
     Cleanly(String),
     /// Exited on its own before it was asked to, or with a failure status.
@@ -41,7 +41,7 @@ pub enum Stopped {
 
 impl ServerProcess {
     /// Starts `c10k serve <model> --addr 127.0.0.1:0 <flags>`.
-    pub fn start(model: &str, flags: &[String]) -> Result<ServerProcess, String> {
+    pub(crate) fn start(model: &str, flags: &[String]) -> Result<ServerProcess, String> {
         let mut child = Command::new(own_executable()?)
             .args(["serve", model, "--addr", "127.0.0.1:0"])
             .args(flags)
@@ -88,17 +88,17 @@ impl ServerProcess {
         })
     }
 
-    pub fn pid(&self) -> u32 {
+    pub(crate) fn pid(&self) -> u32 {
         self.child.id()
     }
 
     /// The server's resources now.
-    pub fn sample(&self) -> Option<ProcSample> {
+    pub(crate) fn sample(&self) -> Option<ProcSample> {
         process_stats::sample(self.pid())
     }
 
     /// `Some(reason)` if the server has exited already.
-    pub fn exited(&mut self) -> Option<String> {
+    pub(crate) fn exited(&mut self) -> Option<String> {
         match self.child.try_wait() {
             Ok(Some(status)) => Some(format!("exited by itself ({status}){}", self.stderr_tail())),
             _ => None,
@@ -107,7 +107,7 @@ impl ServerProcess {
 
     /// Whether the server has exited, without reaping it: its status stays
     /// for [`wait`](Self::wait).
-    pub fn has_exited(&self) -> bool {
+    pub(crate) fn has_exited(&self) -> bool {
         use rustix::process::{WaitId, WaitIdOptions, waitid};
         let Some(pid) = Pid::from_raw(self.pid() as i32) else {
             return true;
@@ -117,14 +117,14 @@ impl ServerProcess {
     }
 
     /// Sends `signal` to the server.
-    pub fn signal(&self, signal: Signal) -> Result<(), String> {
+    pub(crate) fn signal(&self, signal: Signal) -> Result<(), String> {
         let pid = Pid::from_raw(self.pid() as i32).ok_or("the server has no pid")?;
         rustix::process::kill_process(pid, signal)
             .map_err(|e| format!("cannot signal the server: {e}"))
     }
 
     /// Waits up to `limit` for the server to exit; `None` if it is still running.
-    pub fn wait(&mut self, limit: Duration) -> Option<ExitStatus> {
+    pub(crate) fn wait(&mut self, limit: Duration) -> Option<ExitStatus> {
         let deadline = Instant::now() + limit;
         loop {
             match self.child.try_wait() {
@@ -137,7 +137,7 @@ impl ServerProcess {
     }
 
     /// The `stopped model=... accepted=...` line a server prints as it exits cleanly.
-    pub fn summary(&self) -> Option<String> {
+    pub(crate) fn summary(&self) -> Option<String> {
         self.stdout
             .recv_timeout(Duration::from_secs(1))
             .ok()
@@ -145,7 +145,7 @@ impl ServerProcess {
     }
 
     /// SIGTERM, then waits up to `grace` plus slack; kills it if it hangs.
-    pub fn stop(mut self, grace: Duration) -> Stopped {
+    pub(crate) fn stop(mut self, grace: Duration) -> Stopped {
         if let Some(crash) = self.exited() {
             return Stopped::Crashed(crash);
         }
@@ -160,7 +160,7 @@ impl ServerProcess {
     }
 
     /// The last line the server wrote to standard error, as `: line`, if any.
-    pub fn stderr_tail(&self) -> String {
+    pub(crate) fn stderr_tail(&self) -> String {
         let errors = self.stderr.lock().map(|e| e.clone()).unwrap_or_default();
         match errors.last() {
             Some(last) => format!(": {last}"),
@@ -190,7 +190,7 @@ fn own_executable() -> Result<std::path::PathBuf, String> {
 
 /// Runs the calling thread (and the threads and processes it starts
 /// afterwards) on CPU `cpu` only.
-pub fn pin_to(cpu: usize) -> Result<(), String> {
+pub(crate) fn pin_to(cpu: usize) -> Result<(), String> {
     let mut set = rustix::thread::CpuSet::new();
     set.set(cpu);
     rustix::thread::sched_setaffinity(None, &set)
@@ -198,7 +198,7 @@ pub fn pin_to(cpu: usize) -> Result<(), String> {
 }
 
 /// Lets the calling thread run on every CPU again.
-pub fn unpin(cores: usize) {
+pub(crate) fn unpin(cores: usize) {
     let mut set = rustix::thread::CpuSet::new();
     for cpu in 0..cores {
         set.set(cpu);

@@ -10,7 +10,7 @@ use signal_hook::iterator::Signals;
 
 /// Starts a thread that triggers `shutdown` on the first SIGINT or SIGTERM
 /// and exits the process on the second.
-pub fn trigger_on_signals(shutdown: Shutdown) -> io::Result<()> {
+pub(crate) fn trigger_on_signals(shutdown: Shutdown) -> io::Result<()> {
     let mut signals = Signals::new([SIGINT, SIGTERM])?;
     std::thread::Builder::new()
         .name("signals".into())

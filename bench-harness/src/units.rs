@@ -5,10 +5,11 @@
 //! connections that way. Durations without a unit are seconds, as
 //! PROTOCOL.md writes `SECS`, and may be fractional.
 
+use std::net::{SocketAddr, ToSocketAddrs};
 use std::time::Duration;
 
 /// Parses a byte size: `16384`, `16K`, `16KiB`, `4M`, `1MiB`, `1G`.
-pub fn parse_bytes(text: &str) -> Result<usize, String> {
+pub(crate) fn parse_bytes(text: &str) -> Result<usize, String> {
     let (number, unit) = split_unit(text);
     let multiplier: u64 = match unit.to_ascii_lowercase().as_str() {
         "" | "b" => 1,
@@ -34,7 +35,7 @@ pub fn parse_bytes(text: &str) -> Result<usize, String> {
 }
 
 /// Parses a count: `100`, `10k`, `1m`.
-pub fn parse_count(text: &str) -> Result<usize, String> {
+pub(crate) fn parse_count(text: &str) -> Result<usize, String> {
     let (number, unit) = split_unit(text);
     let multiplier: u64 = match unit.to_ascii_lowercase().as_str() {
         "" => 1,
@@ -52,7 +53,7 @@ pub fn parse_count(text: &str) -> Result<usize, String> {
 }
 
 /// Parses a duration: `5` or `5s`, `1.5`, `500ms`, `2m`.
-pub fn parse_duration(text: &str) -> Result<Duration, String> {
+pub(crate) fn parse_duration(text: &str) -> Result<Duration, String> {
     let (number, unit) = split_unit(text);
     let seconds_per_unit = match unit {
         "" | "s" => 1.0,
@@ -67,6 +68,42 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
         .map_err(|_| format!("'{text}' is not a duration"))?;
     Duration::try_from_secs_f64(value * seconds_per_unit)
         .map_err(|_| format!("'{text}' is not a duration of zero or more"))
+}
+
+/// A rate in messages or connections per second: `500`, `2.5k`.
+pub(crate) fn positive_rate(text: &str) -> Result<f64, String> {
+    let (number, multiplier) = match text.strip_suffix(['k', 'K']) {
+        Some(number) => (number, 1e3),
+        None => (text, 1.0),
+    };
+    match number.parse::<f64>() {
+        Ok(rate) if rate > 0.0 && rate.is_finite() => Ok(rate * multiplier),
+        _ => Err(format!("'{text}' is not a positive rate")),
+    }
+}
+
+/// A count of at least one: `100`, `10k`.
+pub(crate) fn positive_count(text: &str) -> Result<usize, String> {
+    match parse_count(text)? {
+        0 => Err("must be at least 1".into()),
+        n => Ok(n),
+    }
+}
+
+/// A size of at least one byte: `64`, `4KiB`.
+pub(crate) fn positive_bytes(text: &str) -> Result<usize, String> {
+    match parse_bytes(text)? {
+        0 => Err("must be at least 1 byte".into()),
+        n => Ok(n),
+    }
+}
+
+/// The one address `HOST:PORT` names (the first, if it names several).
+pub(crate) fn resolve(text: &str) -> Result<SocketAddr, String> {
+    text.to_socket_addrs()
+        .map_err(|err| format!("cannot resolve {text}: {err}"))?
+        .next()
+        .ok_or_else(|| format!("{text} resolves to no address"))
 }
 
 /// Splits `"16KiB"` into `("16", "KiB")`.

@@ -4,6 +4,7 @@
 
 mod common;
 
+use common::C10K;
 use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::path::Path;
@@ -11,8 +12,6 @@ use std::process::{Command, Output};
 use std::time::Duration;
 
 use serde_json::Value;
-
-const C10K: &str = env!("CARGO_BIN_EXE_c10k");
 
 fn c10k(args: &[&str]) -> Output {
     Command::new(C10K).args(args).output().expect("c10k runs")

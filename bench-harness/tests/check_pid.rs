@@ -5,14 +5,13 @@
 
 mod common;
 
+use common::C10K;
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::process::Command;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
-
-const C10K: &str = env!("CARGO_BIN_EXE_c10k");
 
 /// Whether the server keeps each finished connection's descriptor.
 static LEAK: AtomicBool = AtomicBool::new(false);

@@ -4,14 +4,13 @@
 
 mod common;
 
+use common::C10K;
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::process::{Command, Output};
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
-
-const C10K: &str = env!("CARGO_BIN_EXE_c10k");
 
 /// Runs `c10k load` with `args` plus `--json`; returns the process output and the record.
 fn load(target: SocketAddr, args: &[&str]) -> (Output, Option<Value>) {

@@ -1,114 +1,19 @@
 //! `c10k serve` as a user runs it: a separate process, a listening line,
 //! signals, one-line errors, and survival when descriptors run out.
 
-use std::io::{BufRead, BufReader, Read, Write};
+mod common;
+
+use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
-use std::process::{Child, ChildStdout, Command, Output, Stdio};
+use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
-const C10K: &str = env!("CARGO_BIN_EXE_c10k");
-const MODELS: [&str; 10] = [
-    "blocking",
-    "thread-per-conn",
-    "thread-pool",
-    "rayon-pool",
-    "epoll-callback",
-    "mini-executor",
-    "tokio",
-    "async-std",
-    "smol",
-    "io-uring",
-];
+use bench_harness::models::MODELS;
+use common::{C10K, Served};
 
-/// A `c10k serve` child process, killed if a test fails half-way.
-struct Served {
-    child: Child,
-    stdout: BufReader<ChildStdout>,
-    addr: SocketAddr,
-}
-
-impl Served {
-    /// Starts `c10k serve` with `args` under `sh -c "ulimit -n <nofile>"` if given.
-    fn start(args: &[&str], nofile: Option<u32>) -> Served {
-        let mut command = match nofile {
-            None => Command::new(C10K),
-            Some(limit) => {
-                let mut sh = Command::new("sh");
-                sh.args([
-                    "-c",
-                    &format!("ulimit -n {limit} && exec \"$0\" \"$@\""),
-                    C10K,
-                ]);
-                sh
-            }
-        };
-        let mut child = command
-            .arg("serve")
-            .args(args)
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("c10k starts");
-        let mut stdout = BufReader::new(child.stdout.take().unwrap());
-        let mut line = String::new();
-        stdout.read_line(&mut line).unwrap();
-        let addr = line
-            .strip_prefix("listening on ")
-            .and_then(|rest| rest.split_whitespace().next())
-            .unwrap_or_else(|| panic!("expected a listening line, got {line:?}"))
-            .parse()
-            .unwrap();
-        let model = args[0];
-        assert!(
-            line.trim_end().ends_with(&format!("model={model}")),
-            "{line:?}"
-        );
-        Served {
-            child,
-            stdout,
-            addr,
-        }
-    }
-
-    fn signal(&self, name: &str) {
-        let status = Command::new("sh")
-            .args(["-c", &format!("kill -{name} {}", self.child.id())])
-            .status()
-            .unwrap();
-        assert!(status.success());
-    }
-
-    /// Waits (bounded) for the process to exit; returns its status and the rest of stdout.
-    fn wait(mut self, within: Duration) -> (std::process::ExitStatus, String) {
-        let deadline = Instant::now() + within;
-        loop {
-            if let Some(status) = self.child.try_wait().unwrap() {
-                let mut rest = String::new();
-                self.stdout.read_to_string(&mut rest).unwrap();
-                return (status, rest);
-            }
-            assert!(
-                Instant::now() < deadline,
-                "c10k did not exit within {within:?}"
-            );
-            std::thread::sleep(Duration::from_millis(10));
-        }
-    }
-
-    /// CPU time (user + system) the process has used, in clock ticks.
-    fn cpu_ticks(&self) -> u64 {
-        let stat = std::fs::read_to_string(format!("/proc/{}/stat", self.child.id())).unwrap();
-        // Fields after the parenthesised command name; utime and stime are 14 and 15.
-        let fields: Vec<&str> = stat[stat.rfind(')').unwrap() + 2..].split(' ').collect();
-        fields[11].parse::<u64>().unwrap() + fields[12].parse::<u64>().unwrap()
-    }
-}
-
-impl Drop for Served {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
+/// Every model's name, in the tour's order.
+fn model_names() -> impl Iterator<Item = &'static str> {
+    MODELS.iter().map(|model| model.name)
 }
 
 fn handshaken(addr: SocketAddr) -> TcpStream {
@@ -153,8 +58,8 @@ fn c10k(args: &[&str]) -> Output {
 
 #[test]
 fn every_model_serves_and_stops_gracefully_on_sigterm() {
-    for model in MODELS {
-        let served = Served::start(&[model, "--addr", "127.0.0.1:0"], None);
+    for model in model_names() {
+        let served = Served::start(&[model]);
         let mut client = handshaken(served.addr);
         assert_echo(&mut client, b"ping");
         drop(client);
@@ -170,16 +75,7 @@ fn every_model_serves_and_stops_gracefully_on_sigterm() {
 
 #[test]
 fn tokio_serves_with_the_current_thread_flavor() {
-    let served = Served::start(
-        &[
-            "tokio",
-            "--addr",
-            "127.0.0.1:0",
-            "--flavor",
-            "current-thread",
-        ],
-        None,
-    );
+    let served = Served::start(&["tokio", "--flavor", "current-thread"]);
     let mut client = handshaken(served.addr);
     assert_echo(&mut client, b"one thread");
     drop(client);
@@ -190,10 +86,7 @@ fn tokio_serves_with_the_current_thread_flavor() {
 
 #[test]
 fn sigint_waits_for_an_open_connection_within_the_grace_period() {
-    let served = Served::start(
-        &["thread-per-conn", "--addr", "127.0.0.1:0", "--grace", "30"],
-        None,
-    );
+    let served = Served::start(&["thread-per-conn", "--grace", "30"]);
     let mut client = handshaken(served.addr);
     served.signal("INT");
     std::thread::sleep(Duration::from_millis(200));
@@ -206,10 +99,7 @@ fn sigint_waits_for_an_open_connection_within_the_grace_period() {
 
 #[test]
 fn a_second_signal_exits_at_once() {
-    let served = Served::start(
-        &["thread-per-conn", "--addr", "127.0.0.1:0", "--grace", "60"],
-        None,
-    );
+    let served = Served::start(&["thread-per-conn", "--grace", "60"]);
     let _client = handshaken(served.addr);
     served.signal("TERM");
     std::thread::sleep(Duration::from_millis(200));
@@ -235,7 +125,7 @@ fn bad_command_lines_get_one_line_and_a_failure_status() {
     ] {
         let output = c10k(args);
         let stderr = String::from_utf8_lossy(&output.stderr);
-        assert!(!output.status.success(), "{args:?} succeeded");
+        assert_eq!(output.status.code(), Some(2), "{args:?}: {stderr}");
         assert_eq!(stderr.lines().count(), 1, "{args:?}: {stderr}");
         assert!(stderr.starts_with("c10k: "), "{args:?}: {stderr}");
         assert!(!stderr.contains("panicked"), "{args:?}: {stderr}");
@@ -247,7 +137,7 @@ fn help_lists_every_model_with_its_summary() {
     let output = c10k(&["serve", "--help"]);
     assert!(output.status.success());
     let help = String::from_utf8_lossy(&output.stdout);
-    for model in MODELS {
+    for model in model_names() {
         assert!(
             help.contains(&format!("- {model}:")),
             "{model} missing from:\n{help}"
@@ -268,10 +158,7 @@ fn running_out_of_descriptors_backs_off_without_crashing_or_spinning() {
         "smol",
         "io-uring",
     ] {
-        let served = Served::start(
-            &[model, "--addr", "127.0.0.1:0", "--max-conns", "1000"],
-            Some(64),
-        );
+        let served = Served::with_open_file_limit(&[model, "--max-conns", "1000"], Some(64));
         let mut clients: Vec<TcpStream> = (0..120)
             .map(|_| TcpStream::connect(served.addr).unwrap())
             .collect();
@@ -280,13 +167,13 @@ fn running_out_of_descriptors_backs_off_without_crashing_or_spinning() {
         }
         // Saturated: the backlog holds connections it cannot accept.
         std::thread::sleep(Duration::from_millis(300));
-        let before = served.cpu_ticks();
+        let before = served.cpu_seconds();
         std::thread::sleep(Duration::from_secs(1));
-        let used = served.cpu_ticks() - before;
-        // Clock ticks are 1/100 s: a spinning accept loop would use ~100.
+        let used = served.cpu_seconds() - before;
+        // A spinning accept loop would use the whole second.
         assert!(
-            used < 50,
-            "{model}: {used} ticks of CPU in 1 s while out of descriptors"
+            used < 0.5,
+            "{model}: {used:.2} s of CPU in 1 s while out of descriptors"
         );
         drop(clients);
 

@@ -8,16 +8,19 @@
 //! 1,000 connections) or a server that crashes or hangs is recorded as what
 //! happened, and the matrix goes on.
 
-pub mod results;
+pub(crate) mod results;
 
 use std::time::Duration;
 
 use indicatif::{MultiProgress, ProgressBar, ProgressStyle};
 use model::Model;
 
-use crate::load::{self, Phase, Settings};
 use crate::server_process::{self, ServerProcess, Stopped};
+use load::machine;
+use load::{Phase, Settings};
 use process_stats::ProcSample;
+
+use crate::code_size;
 use results::{BenchResults, Loop, ModelInfo, Outcome, Plan, Point, ServerUse};
 
 /// The grace period the bench gives servers (their connections are closed by then).
@@ -25,15 +28,15 @@ const GRACE: Duration = Duration::from_secs(2);
 
 /// One point of the matrix, before it runs.
 #[derive(Debug, Clone, Copy, PartialEq)]
-pub struct Spec {
-    pub mode: Loop,
-    pub connections: usize,
-    pub size: usize,
-    pub rate: Option<f64>,
+pub(crate) struct Spec {
+    pub(crate) mode: Loop,
+    pub(crate) connections: usize,
+    pub(crate) size: usize,
+    pub(crate) rate: Option<f64>,
 }
 
 /// The points `plan` asks for, in run order (closed loop first).
-pub fn specs(plan: &Plan) -> Vec<Spec> {
+pub(crate) fn specs(plan: &Plan) -> Vec<Spec> {
     let closed = plan.sizes.iter().flat_map(|&size| {
         plan.conns.iter().map(move |&connections| Spec {
             mode: Loop::Closed,
@@ -52,7 +55,7 @@ pub fn specs(plan: &Plan) -> Vec<Spec> {
 }
 
 /// Runs the whole matrix.
-pub fn run(
+pub(crate) fn run(
     plan: Plan,
     models: &[&'static Model],
     command: String,
@@ -94,20 +97,19 @@ pub fn run(
         }
     }
     overall.finish_and_clear();
-    let machine = crate::machine::describe();
+    let machine = machine::describe();
     BenchResults {
         schema: results::SCHEMA,
         command,
         date: today(),
-        c10k_version: crate::machine::VERSION.into(),
-        git_revision: crate::machine::GIT_REVISION.into(),
+        c10k_version: machine::VERSION.into(),
+        git_revision: machine::GIT_REVISION.into(),
         limits: results::Limits {
             open_files: machine.open_file_limit,
-            somaxconn: read_number("/proc/sys/net/core/somaxconn"),
-            local_port_range: std::fs::read_to_string("/proc/sys/net/ipv4/ip_local_port_range")
-                .ok()
+            somaxconn: process_stats::sysctl_number("net/core/somaxconn"),
+            local_port_range: process_stats::sysctl("net/ipv4/ip_local_port_range")
                 .map(|text| text.split_whitespace().collect::<Vec<_>>().join("-")),
-            max_map_count: read_number("/proc/sys/vm/max_map_count"),
+            max_map_count: process_stats::sysctl_number("vm/max_map_count"),
         },
         machine,
         models: models
@@ -115,7 +117,8 @@ pub fn run(
             .map(|model| ModelInfo {
                 name: model.name.into(),
                 summary: model.summary.into(),
-                code_lines: crate::code_size::model_lines(model.name),
+                code_lines: code_size::model_lines(model.name),
+                shared_lines: code_size::shared_lines(model.name),
                 bounded_because: match model.concurrency {
                     model::Concurrency::Unbounded => None,
                     model::Concurrency::Bounded { why, .. } => Some(why.into()),
@@ -338,30 +341,13 @@ impl Sampler {
     }
 }
 
-fn read_number(path: &str) -> Option<u64> {
-    std::fs::read_to_string(path).ok()?.trim().parse().ok()
-}
-
-/// Today's UTC date as YYYY-MM-DD (from the system clock, no calendar crate).
-pub fn today() -> String {
-    let days = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs() / 86_400) as i64;
-    // Howard Hinnant's civil-from-days.
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = doy - (153 * mp + 2) / 5 + 1;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 };
-    let year = yoe + era * 400 + i64::from(month <= 2);
-    format!("{year:04}-{month:02}-{day:02}")
+/// Today's UTC date as YYYY-MM-DD.
+pub(crate) fn today() -> String {
+    time::OffsetDateTime::now_utc().date().to_string()
 }
 
 /// How long a plan takes at most, roughly, for the progress estimate and the README.
-pub fn rough_duration(plan: &Plan, models: usize) -> Duration {
+pub(crate) fn rough_duration(plan: &Plan, models: usize) -> Duration {
     let per_point = plan.warmup_s + plan.duration_s + 1.0;
     let points = specs(plan).len() * models * plan.repeat;
     Duration::from_secs_f64(per_point * points as f64)

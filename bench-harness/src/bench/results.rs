@@ -1,74 +1,78 @@
-//! The schema of `results.json`, and what is derived from it: per-model
-//! summaries, the CSV and the results README. Plots read the same file.
+//! The schema of `results.json`, and the figures derived from it (medians
+//! over repetitions, per-model summaries). The views (plots, CSV, README)
+//! live in [`crate::results_folder`] and read only this.
 
 use std::collections::BTreeMap;
-use std::fmt::Write as _;
 
 use serde::{Deserialize, Serialize};
 
-use crate::load::report::{EncodedHistograms, Results};
-use crate::machine::Machine;
+use load::machine::Machine;
+use load::report::{EncodedHistograms, Results};
 use process_stats::ProcSample;
 
 /// Bumped when a field changes meaning.
-pub const SCHEMA: u32 = 1;
+pub(crate) const SCHEMA: u32 = 1;
 
 /// Everything one `c10k bench` run recorded.
 #[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct BenchResults {
-    pub schema: u32,
+pub(crate) struct BenchResults {
+    pub(crate) schema: u32,
     /// The command line that produced this file.
-    pub command: String,
+    pub(crate) command: String,
     /// UTC date the run started (YYYY-MM-DD).
-    pub date: String,
-    pub c10k_version: String,
-    pub git_revision: String,
-    pub machine: Machine,
-    pub limits: Limits,
-    pub plan: Plan,
-    pub models: Vec<ModelInfo>,
-    pub points: Vec<Point>,
+    pub(crate) date: String,
+    pub(crate) c10k_version: String,
+    pub(crate) git_revision: String,
+    pub(crate) machine: Machine,
+    pub(crate) limits: Limits,
+    pub(crate) plan: Plan,
+    pub(crate) models: Vec<ModelInfo>,
+    pub(crate) points: Vec<Point>,
 }
 
 /// System limits that shape what a run can reach.
 #[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct Limits {
-    pub open_files: u64,
-    pub somaxconn: Option<u64>,
-    pub local_port_range: Option<String>,
-    pub max_map_count: Option<u64>,
+pub(crate) struct Limits {
+    pub(crate) open_files: u64,
+    pub(crate) somaxconn: Option<u64>,
+    pub(crate) local_port_range: Option<String>,
+    pub(crate) max_map_count: Option<u64>,
 }
 
 /// What was asked for.
 #[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct Plan {
-    pub conns: Vec<usize>,
-    pub sizes: Vec<usize>,
-    pub rates: Vec<f64>,
-    pub rate_conns: usize,
-    pub duration_s: f64,
-    pub warmup_s: f64,
-    pub hold_s: f64,
-    pub connect_timeout_s: f64,
-    pub repeat: usize,
-    pub pin: bool,
+pub(crate) struct Plan {
+    pub(crate) conns: Vec<usize>,
+    pub(crate) sizes: Vec<usize>,
+    pub(crate) rates: Vec<f64>,
+    pub(crate) rate_conns: usize,
+    pub(crate) duration_s: f64,
+    pub(crate) warmup_s: f64,
+    pub(crate) hold_s: f64,
+    pub(crate) connect_timeout_s: f64,
+    pub(crate) repeat: usize,
+    pub(crate) pin: bool,
 }
 
 /// A model as it entered the run.
 #[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct ModelInfo {
-    pub name: String,
-    pub summary: String,
+pub(crate) struct ModelInfo {
+    pub(crate) name: String,
+    pub(crate) summary: String,
     /// Non-blank, non-comment lines of the model crate (tests excluded).
-    pub code_lines: Option<usize>,
+    pub(crate) code_lines: Option<usize>,
+    /// The same count for the shared serving code of the `model` crate that
+    /// the model runs on (absent in records made before it was counted).
+    #[serde(default)]
+    pub(crate) shared_lines: Option<usize>,
     /// Why the model serves a bounded number of connections at once, if it does.
-    pub bounded_because: Option<String>,
+    pub(crate) bounded_because: Option<String>,
 }
 
 /// Closed loop (maximum throughput) or open loop (a fixed offered rate).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
-pub enum Loop {
+pub(crate) enum Loop {
     Closed,
     Open,
 }
@@ -76,7 +80,7 @@ pub enum Loop {
 /// How a point went.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
-pub enum Outcome {
+pub(crate) enum Outcome {
     /// Every connection served, no error.
     Ok,
     /// Measured, but some connections were not served or failed (see `note`).
@@ -95,68 +99,69 @@ pub enum Outcome {
 
 /// One measurement: a model at one matrix point, one repetition.
 #[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct Point {
-    pub model: String,
+pub(crate) struct Point {
+    pub(crate) model: String,
     #[serde(rename = "loop")]
-    pub mode: Loop,
-    pub connections: usize,
-    pub size: usize,
+    pub(crate) mode: Loop,
+    pub(crate) connections: usize,
+    pub(crate) size: usize,
     /// Offered messages per second (open loop).
-    pub rate: Option<f64>,
-    pub repetition: usize,
-    pub outcome: Outcome,
+    pub(crate) rate: Option<f64>,
+    pub(crate) repetition: usize,
+    pub(crate) outcome: Outcome,
     /// What happened, in a sentence, when it was not simply `ok`.
-    pub note: Option<String>,
+    pub(crate) note: Option<String>,
     /// What `c10k load --json` records as results.
-    pub load: Option<Results>,
+    pub(crate) load: Option<Results>,
     /// The load's histograms, as `c10k load --json` encodes them.
-    pub histograms: Option<EncodedHistograms>,
-    pub server: Option<ServerUse>,
+    pub(crate) histograms: Option<EncodedHistograms>,
+    pub(crate) server: Option<ServerUse>,
 }
 
 /// The server's resources during a point.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
-pub struct ServerUse {
+pub(crate) struct ServerUse {
     /// Before any connection.
-    pub baseline: ProcSample,
+    pub(crate) baseline: ProcSample,
     /// Every connection open (end of the ramp), before traffic.
-    pub connected: Option<ProcSample>,
+    pub(crate) connected: Option<ProcSample>,
     /// At the end of the measurement.
-    pub measured: Option<ProcSample>,
+    pub(crate) measured: Option<ProcSample>,
     /// After the idle hold (largest point only).
-    pub held: Option<ProcSample>,
-    pub peak_rss_kib: u64,
-    pub peak_threads: u64,
-    pub peak_fds: u64,
+    pub(crate) held: Option<ProcSample>,
+    pub(crate) peak_rss_kib: u64,
+    pub(crate) peak_threads: u64,
+    pub(crate) peak_fds: u64,
     /// Server CPU seconds (user + system) during the measurement.
-    pub cpu_s: Option<f64>,
-    pub voluntary_switches: Option<u64>,
-    pub involuntary_switches: Option<u64>,
+    pub(crate) cpu_s: Option<f64>,
+    pub(crate) voluntary_switches: Option<u64>,
+    pub(crate) involuntary_switches: Option<u64>,
     /// Server CPU microseconds per echoed message.
-    pub cpu_us_per_message: Option<f64>,
+    pub(crate) cpu_us_per_message: Option<f64>,
     /// The server's `stopped ...` line, or what went wrong.
-    pub exit: String,
+    pub(crate) exit: String,
 }
 
 /// A model's figures across the matrix, from the medians of repetitions.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
-pub struct ModelSummary {
-    pub model: String,
-    pub code_lines: Option<usize>,
+pub(crate) struct ModelSummary {
+    pub(crate) model: String,
+    pub(crate) code_lines: Option<usize>,
+    pub(crate) shared_lines: Option<usize>,
     /// Best closed-loop messages/s and the connection count it came at.
-    pub peak_msgs_per_s: Option<(f64, usize)>,
+    pub(crate) peak_msgs_per_s: Option<(f64, usize)>,
     /// Closed loop, [`BenchResults::reference_conns`] connections, smallest size: p99 echo latency.
-    pub p99_us_at_rate_conns: Option<f64>,
+    pub(crate) p99_us_at_rate_conns: Option<f64>,
     /// Server CPU microseconds per message at that point.
-    pub cpu_us_per_message: Option<f64>,
+    pub(crate) cpu_us_per_message: Option<f64>,
     /// Slope of server RSS against open connections, across the closed-loop points.
-    pub bytes_per_connection: Option<f64>,
+    pub(crate) bytes_per_connection: Option<f64>,
     /// RSS per idle connection after the hold at the largest point.
-    pub idle_bytes_per_connection: Option<f64>,
+    pub(crate) idle_bytes_per_connection: Option<f64>,
     /// Seconds from the first connect to the last handshake at the largest point, if all were served.
-    pub time_to_largest_s: Option<f64>,
+    pub(crate) time_to_largest_s: Option<f64>,
     /// Connections served at the largest point.
-    pub largest_served: Option<(usize, usize)>,
+    pub(crate) largest_served: Option<(usize, usize)>,
 }
 
 /// The key repetitions share.
@@ -174,14 +179,14 @@ fn key(point: &Point) -> PointKey {
 
 /// The median and range of a figure over repetitions.
 #[derive(Debug, Clone, Copy, PartialEq)]
-pub struct Spread {
-    pub median: f64,
-    pub min: f64,
-    pub max: f64,
+pub(crate) struct Spread {
+    pub(crate) median: f64,
+    pub(crate) min: f64,
+    pub(crate) max: f64,
 }
 
 impl Spread {
-    pub fn of(mut values: Vec<f64>) -> Option<Spread> {
+    pub(crate) fn of(mut values: Vec<f64>) -> Option<Spread> {
         values.retain(|v| v.is_finite());
         if values.is_empty() {
             return None;
@@ -203,7 +208,7 @@ impl Spread {
 
 impl BenchResults {
     /// Points grouped by everything but the repetition.
-    pub fn grouped(&self) -> BTreeMap<PointKey, Vec<&Point>> {
+    pub(crate) fn grouped(&self) -> BTreeMap<PointKey, Vec<&Point>> {
         let mut groups: BTreeMap<PointKey, Vec<&Point>> = BTreeMap::new();
         for point in &self.points {
             groups.entry(key(point)).or_default().push(point);
@@ -212,7 +217,7 @@ impl BenchResults {
     }
 
     /// The spread of `figure` over the repetitions of one point.
-    pub fn spread(
+    pub(crate) fn spread(
         &self,
         model: &str,
         mode: Loop,
@@ -233,14 +238,14 @@ impl BenchResults {
     }
 
     /// The smallest message size of the plan (the one most points use).
-    pub fn base_size(&self) -> usize {
+    pub(crate) fn base_size(&self) -> usize {
         self.plan.sizes.iter().copied().min().unwrap_or(64)
     }
 
     /// The closed-loop connection count that per-model latency and CPU
     /// figures are read at: the open-loop series' count if the matrix has
     /// it, else the nearest one it has.
-    pub fn reference_conns(&self) -> usize {
+    pub(crate) fn reference_conns(&self) -> usize {
         let wanted = self.plan.rate_conns;
         self.plan
             .conns
@@ -251,7 +256,7 @@ impl BenchResults {
     }
 
     /// Per-model figures for tables and plots.
-    pub fn summaries(&self) -> Vec<ModelSummary> {
+    pub(crate) fn summaries(&self) -> Vec<ModelSummary> {
         let size = self.base_size();
         let largest = self.plan.conns.iter().copied().max().unwrap_or(0);
         self.models
@@ -285,6 +290,7 @@ impl BenchResults {
                 ModelSummary {
                     model: name.to_string(),
                     code_lines: info.code_lines,
+                    shared_lines: info.shared_lines,
                     peak_msgs_per_s: peak,
                     p99_us_at_rate_conns: at_rate_conns(p99_us),
                     cpu_us_per_message: at_rate_conns(|p| p.server.as_ref()?.cpu_us_per_message),
@@ -351,56 +357,10 @@ impl BenchResults {
         let variance: f64 = samples.iter().map(|(x, _)| (x - mean_x).powi(2)).sum();
         (variance > 0.0).then(|| covariance / variance)
     }
-
-    /// One CSV row per point.
-    pub fn csv(&self) -> String {
-        let mut out = String::from(
-            "model,loop,connections,size,rate,repetition,outcome,connections_ready,messages,\
-             msgs_per_s,mb_per_s,p50_us,p99_us,p99_9_us,max_us,errors,server_cpu_us_per_msg,\
-             server_peak_rss_kib,server_peak_threads,server_peak_fds,ramp_s,note\n",
-        );
-        for p in &self.points {
-            let load = p.load.as_ref();
-            let echo = load.and_then(|l| l.latency.echo.as_ref());
-            let server = p.server.as_ref();
-            let cells = [
-                p.model.clone(),
-                format!("{:?}", p.mode).to_lowercase(),
-                p.connections.to_string(),
-                p.size.to_string(),
-                opt(p.rate),
-                p.repetition.to_string(),
-                format!("{:?}", p.outcome),
-                opt(load.map(|l| l.connections_ready)),
-                opt(load.map(|l| l.messages)),
-                opt(load.map(|l| l.messages_per_s.round())),
-                opt(load.map(|l| (l.megabytes_per_s * 1000.0).round() / 1000.0)),
-                opt(echo.map(|e| e.p50_us)),
-                opt(echo.map(|e| e.p99_us)),
-                opt(echo.map(|e| e.p99_9_us)),
-                opt(echo.map(|e| e.max_us)),
-                opt(load.map(|l| l.errors.total())),
-                opt(server
-                    .and_then(|s| s.cpu_us_per_message)
-                    .map(|v| (v * 100.0).round() / 100.0)),
-                opt(server.map(|s| s.peak_rss_kib)),
-                opt(server.map(|s| s.peak_threads)),
-                opt(server.map(|s| s.peak_fds)),
-                opt(load.and_then(|l| l.ramp_s)),
-                p.note.clone().unwrap_or_default().replace(',', ";"),
-            ];
-            let _ = writeln!(out, "{}", cells.join(","));
-        }
-        out
-    }
-}
-
-fn opt<T: ToString>(value: Option<T>) -> String {
-    value.map(|v| v.to_string()).unwrap_or_default()
 }
 
 /// Closed- or open-loop messages per second of a point.
-pub fn msgs_per_s(point: &Point) -> Option<f64> {
+pub(crate) fn msgs_per_s(point: &Point) -> Option<f64> {
     point
         .load
         .as_ref()
@@ -409,17 +369,17 @@ pub fn msgs_per_s(point: &Point) -> Option<f64> {
 }
 
 /// p99 echo latency of a point, in microseconds.
-pub fn p99_us(point: &Point) -> Option<f64> {
+pub(crate) fn p99_us(point: &Point) -> Option<f64> {
     Some(point.load.as_ref()?.latency.echo.as_ref()?.p99_us)
 }
 
 /// p50 echo latency of a point, in microseconds.
-pub fn p50_us(point: &Point) -> Option<f64> {
+pub(crate) fn p50_us(point: &Point) -> Option<f64> {
     Some(point.load.as_ref()?.latency.echo.as_ref()?.p50_us)
 }
 
 /// RSS per idle connection after the hold, in bytes.
-pub fn idle_bytes_per_connection(point: &Point) -> Option<f64> {
+pub(crate) fn idle_bytes_per_connection(point: &Point) -> Option<f64> {
     let server = point.server.as_ref()?;
     let held = server.held?;
     let ready = point.load.as_ref()?.connections_ready;

@@ -6,7 +6,7 @@ use std::fmt::Write;
 use super::{CheckReport, label};
 
 /// The matrix for `report`, headed by the command and the machine it ran on.
-pub fn markdown(report: &CheckReport) -> String {
+pub(crate) fn markdown(report: &CheckReport) -> String {
     let mut out = String::new();
     let machine = &report.machine;
     let _ = writeln!(out, "# Conformance matrix\n");
@@ -93,7 +93,7 @@ fn observations(report: &CheckReport) -> String {
 }
 
 /// Just the table: cases down, targets across, totals at the foot.
-pub fn table(report: &CheckReport) -> String {
+pub(crate) fn table(report: &CheckReport) -> String {
     let mut out = String::new();
     let names: Vec<&str> = report.targets.iter().map(|t| t.target.as_str()).collect();
     let _ = writeln!(out, "| case | {} |", names.join(" | "));

@@ -10,8 +10,8 @@
 //! c10k check --serve all --preset quick --json check.json --markdown matrix.md
 //! ```
 
-pub mod matrix;
-pub mod targets;
+pub(crate) mod matrix;
+pub(crate) mod targets;
 
 use std::time::Instant;
 
@@ -19,22 +19,22 @@ use conformance::target::Target;
 use conformance::{CASES, Case, Outcome, Scale};
 use serde::Serialize;
 
-use crate::machine::{self, Machine};
+use load::machine::{self, Machine};
 
 /// One case's result.
 #[derive(Debug, Clone, Serialize)]
-pub struct CaseReport {
+pub(crate) struct CaseReport {
     /// The case's name.
-    pub case: &'static str,
+    pub(crate) case: &'static str,
     /// What it checks.
-    pub checks: &'static str,
+    pub(crate) checks: &'static str,
     /// `pass`, `fail`, `by-design` or `not-applicable`.
-    pub outcome: &'static str,
+    pub(crate) outcome: &'static str,
     /// Why, for every outcome but a pass; what was measured, for a pass
     /// that measured something.
-    pub detail: Option<String>,
+    pub(crate) detail: Option<String>,
     /// Wall-clock time the case took.
-    pub seconds: f64,
+    pub(crate) seconds: f64,
 }
 
 impl CaseReport {
@@ -49,7 +49,7 @@ impl CaseReport {
     }
 
     /// The line `c10k check` prints for it.
-    pub fn line(&self) -> String {
+    pub(crate) fn line(&self) -> String {
         let mut line = format!(
             "  {:<9} {:<32} {:>6.1} s",
             label(self.outcome),
@@ -65,7 +65,7 @@ impl CaseReport {
 }
 
 /// How people see an outcome: `pass`, `FAIL`, `by design` or `n/a`.
-pub fn label(outcome: &str) -> &'static str {
+pub(crate) fn label(outcome: &str) -> &'static str {
     match outcome {
         "pass" => "pass",
         "fail" => "FAIL",
@@ -76,15 +76,15 @@ pub fn label(outcome: &str) -> &'static str {
 
 /// Every case's result against one target.
 #[derive(Debug, Clone, Serialize)]
-pub struct TargetReport {
+pub(crate) struct TargetReport {
     /// A model's name or an address.
-    pub target: String,
+    pub(crate) target: String,
     /// How many cases passed, failed, passed in their degraded form, or did not apply.
-    pub passed: usize,
-    pub failed: usize,
-    pub by_design: usize,
-    pub not_applicable: usize,
-    pub cases: Vec<CaseReport>,
+    pub(crate) passed: usize,
+    pub(crate) failed: usize,
+    pub(crate) by_design: usize,
+    pub(crate) not_applicable: usize,
+    pub(crate) cases: Vec<CaseReport>,
 }
 
 impl TargetReport {
@@ -102,7 +102,7 @@ impl TargetReport {
     }
 
     /// `N passed, M failed`, and the other two counts when not zero.
-    pub fn summary(&self) -> String {
+    pub(crate) fn summary(&self) -> String {
         let mut line = format!("{} passed, {} failed", self.passed, self.failed);
         if self.by_design > 0 {
             line.push_str(&format!(", {} by design", self.by_design));
@@ -116,20 +116,20 @@ impl TargetReport {
 
 /// Everything one `c10k check` found, as `--json` writes it.
 #[derive(Debug, Clone, Serialize)]
-pub struct CheckReport {
+pub(crate) struct CheckReport {
     /// The command line that produced it.
-    pub command: String,
+    pub(crate) command: String,
     /// `quick` or `full`.
-    pub preset: &'static str,
-    pub c10k: &'static str,
-    pub revision: &'static str,
-    pub machine: Machine,
-    pub targets: Vec<TargetReport>,
+    pub(crate) preset: &'static str,
+    pub(crate) c10k: &'static str,
+    pub(crate) revision: &'static str,
+    pub(crate) machine: Machine,
+    pub(crate) targets: Vec<TargetReport>,
 }
 
 impl CheckReport {
     /// An empty report for the running command.
-    pub fn new(scale: Scale) -> CheckReport {
+    pub(crate) fn new(scale: Scale) -> CheckReport {
         let args: Vec<String> = std::env::args().skip(1).collect();
         CheckReport {
             command: format!("c10k {}", args.join(" ")),
@@ -142,13 +142,13 @@ impl CheckReport {
     }
 
     /// Whether no case failed against any target.
-    pub fn all_passed(&self) -> bool {
+    pub(crate) fn all_passed(&self) -> bool {
         self.targets.iter().all(|target| target.failed == 0)
     }
 }
 
 /// The preset's name on the command line.
-pub fn preset_name(scale: Scale) -> &'static str {
+pub(crate) fn preset_name(scale: Scale) -> &'static str {
     match scale {
         Scale::Quick => "quick",
         Scale::Full => "full",
@@ -157,7 +157,7 @@ pub fn preset_name(scale: Scale) -> &'static str {
 
 /// The cases `only` and `skip` select, in suite order. Names were checked
 /// by the command line already.
-pub fn select(only: &[String], skip: &[String]) -> Vec<&'static Case> {
+pub(crate) fn select(only: &[String], skip: &[String]) -> Vec<&'static Case> {
     CASES
         .iter()
         .filter(|case| only.is_empty() || only.iter().any(|name| name == case.name))
@@ -167,7 +167,7 @@ pub fn select(only: &[String], skip: &[String]) -> Vec<&'static Case> {
 
 /// Runs `cases` against `target` one after another, calling `done` as each
 /// one ends.
-pub fn run(
+pub(crate) fn run(
     target: &dyn Target,
     cases: &[&Case],
     scale: Scale,

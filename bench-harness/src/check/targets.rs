@@ -18,7 +18,7 @@ const SIGNAL_LANDS: Duration = Duration::from_millis(100);
 
 /// A model served by `c10k serve` in a process of its own, one per case.
 #[derive(Debug, Clone, Copy)]
-pub struct ServedModel(pub &'static Model);
+pub(crate) struct ServedModel(pub(crate) &'static Model);
 
 impl Target for ServedModel {
     fn name(&self) -> String {
@@ -153,12 +153,12 @@ impl Launched for ServerChild {
 /// A server someone else started, at a fixed address; watched through
 /// `/proc/<pid>` if its pid is given.
 #[derive(Debug, Clone, Copy)]
-pub struct Remote {
-    pub addr: SocketAddr,
-    pub pid: Option<u32>,
+pub(crate) struct Remote {
+    pub(crate) addr: SocketAddr,
+    pub(crate) pid: Option<u32>,
     /// The timeouts the server was started with, as its operator declares
     /// them (PROTOCOL.md's defaults unless told otherwise).
-    pub timeouts: Timeouts,
+    pub(crate) timeouts: Timeouts,
 }
 
 impl Target for Remote {

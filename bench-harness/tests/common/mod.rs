@@ -3,37 +3,101 @@
 //! loop running) and `c10k serve` itself. Each test binary uses part of it.
 #![allow(dead_code)]
 
-use std::io::{BufRead, BufReader};
+use std::io::{BufRead, BufReader, Read};
 use std::net::{SocketAddr, TcpListener, TcpStream};
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, ChildStdout, Command, ExitStatus, Stdio};
 use std::time::{Duration, Instant};
+
+/// The binary under test.
+pub(crate) const C10K: &str = env!("CARGO_BIN_EXE_c10k");
 
 /// `c10k serve <args> --addr 127.0.0.1:0`, killed when dropped.
 pub(crate) struct Served {
     child: Child,
+    stdout: BufReader<ChildStdout>,
     pub(crate) addr: SocketAddr,
 }
 
 impl Served {
-    /// Starts it and waits for its `listening on ADDR` line.
+    /// Starts it and waits for its `listening on ADDR model=MODEL` line.
     pub(crate) fn start(args: &[&str]) -> Served {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_c10k"))
+        Served::with_open_file_limit(args, None)
+    }
+
+    /// Like [`start`](Self::start), under `ulimit -n <nofile>` if given.
+    pub(crate) fn with_open_file_limit(args: &[&str], nofile: Option<u32>) -> Served {
+        let mut command = match nofile {
+            None => Command::new(C10K),
+            Some(limit) => {
+                let mut sh = Command::new("sh");
+                sh.args([
+                    "-c",
+                    &format!("ulimit -n {limit} && exec \"$0\" \"$@\""),
+                    C10K,
+                ]);
+                sh
+            }
+        };
+        let mut child = command
             .arg("serve")
             .args(args)
             .args(["--addr", "127.0.0.1:0"])
             .stdout(Stdio::piped())
             .spawn()
             .expect("c10k serve starts");
+        let mut stdout = BufReader::new(child.stdout.take().expect("stdout is piped"));
         let mut line = String::new();
-        BufReader::new(child.stdout.take().expect("stdout is piped"))
-            .read_line(&mut line)
-            .expect("a listening line");
+        stdout.read_line(&mut line).expect("a listening line");
         let addr = line
-            .split_whitespace()
-            .nth(2)
+            .strip_prefix("listening on ")
+            .and_then(|rest| rest.split_whitespace().next())
             .and_then(|addr| addr.parse().ok())
             .unwrap_or_else(|| panic!("expected `listening on ADDR`, got {line:?}"));
-        Served { child, addr }
+        assert!(
+            line.trim_end().ends_with(&format!("model={}", args[0])),
+            "{line:?}"
+        );
+        Served {
+            child,
+            stdout,
+            addr,
+        }
+    }
+
+    /// The server's pid.
+    pub(crate) fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// Sends signal `name` (`TERM`, `INT`).
+    pub(crate) fn signal(&self, name: &str) {
+        let status = Command::new("sh")
+            .args(["-c", &format!("kill -{name} {}", self.child.id())])
+            .status()
+            .expect("sh runs kill");
+        assert!(status.success());
+    }
+
+    /// Waits (bounded) for the process to exit; returns its status and the rest of stdout.
+    pub(crate) fn wait(mut self, within: Duration) -> (ExitStatus, String) {
+        let deadline = Instant::now() + within;
+        loop {
+            if let Some(status) = self.child.try_wait().expect("the child can be waited for") {
+                let mut rest = String::new();
+                let _ = self.stdout.read_to_string(&mut rest);
+                return (status, rest);
+            }
+            assert!(
+                Instant::now() < deadline,
+                "c10k did not exit within {within:?}"
+            );
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    }
+
+    /// CPU seconds (user + system) the server has used so far.
+    pub(crate) fn cpu_seconds(&self) -> f64 {
+        process_stats::cpu_seconds(self.pid()).expect("the server is running")
     }
 }
 

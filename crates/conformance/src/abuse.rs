@@ -14,7 +14,7 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use crate::Check;
-use crate::cases::{
+use crate::checks::{
     HELD_BACK, TIMER_SLACK, all_completed, by_design, counted, drip_whitespace, ensure, passes,
     pattern, served_promptly,
 };
@@ -593,11 +593,10 @@ fn ms(duration: Duration) -> String {
 /// both paths, plus a megabyte for the client's own buffers and the
 /// server's echo buffer.
 fn in_flight_bound() -> usize {
-    let max_of = |path: &str| -> usize {
-        std::fs::read_to_string(path)
-            .ok()
-            .and_then(|s| s.split_whitespace().last()?.parse().ok())
+    let max_of = |setting: &str| -> usize {
+        process_stats::sysctl_numbers(setting)
+            .and_then(|sizes| usize::try_from(*sizes.last()?).ok())
             .unwrap_or(8 << 20)
     };
-    max_of("/proc/sys/net/ipv4/tcp_rmem") + max_of("/proc/sys/net/ipv4/tcp_wmem") + (1 << 20)
+    max_of("net/ipv4/tcp_rmem") + max_of("net/ipv4/tcp_wmem") + (1 << 20)
 }

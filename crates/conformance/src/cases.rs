@@ -1,25 +1,19 @@
 //! The protocol cases, one function each, in the order PROTOCOL.md
 //! introduces what they check; the abuse cases live in [`crate::abuse`].
 
-use std::net::TcpStream;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::thread;
 use std::time::{Duration, Instant};
 
 use crate::abuse;
-use crate::client::{Client, IO_TIMEOUT};
+use crate::checks::{
+    HELD_BACK, TIMER_SLACK, all_completed, by_design, counted, drip_whitespace, ensure, passes,
+    patient, pattern, served_promptly,
+};
+use crate::client::Client;
 use crate::server::{Server, exited_cleanly, wait_for};
 use crate::target::{Setup, Signal};
 use crate::{Case, CaseResult, Check, Run, Verdict};
-
-macro_rules! ensure {
-    ($cond:expr, $($why:tt)+) => {
-        if !$cond {
-            return Err(format!($($why)+).into());
-        }
-    };
-}
-pub(crate) use ensure;
 
 /// Every case, in the order the generated tests list them.
 pub static CASES: &[Case] = &[
@@ -164,9 +158,6 @@ const fn case(name: &'static str, checks: &'static str, run: fn(&Run<'_>) -> Cas
         run,
     }
 }
-
-/// How long a client waits to be sure the server is holding it back.
-pub(crate) const HELD_BACK: Duration = Duration::from_millis(300);
 
 /// How soon a rejection counts as "at once": far below the 5 s default
 /// handshake timeout, so that the close cannot be the timeout's doing.
@@ -595,33 +586,6 @@ fn descriptors_return_to_baseline(run: &Run<'_>) -> CaseResult {
     Ok(Verdict::Pass)
 }
 
-/// Stops a server whose clients have all left: it must be back to its
-/// baseline and exit cleanly.
-pub(crate) fn passes(server: Server) -> CaseResult {
-    server.stop()?;
-    Ok(Verdict::Pass)
-}
-
-/// Checks the server's final counters where the suite can see them.
-pub(crate) fn counted(
-    stats: Option<model::Stats>,
-    expected: &str,
-    holds: impl Fn(&model::Stats) -> bool,
-) -> CaseResult {
-    if let Some(stats) = stats {
-        ensure!(holds(&stats), "expected {expected}, counted {stats}");
-    }
-    Ok(Verdict::Pass)
-}
-
-/// Exactly `n` connections were accepted and every one completed (and so
-/// none was rejected or failed), where the suite can see the counters.
-pub(crate) fn all_completed(stats: Option<model::Stats>, n: usize) -> CaseResult {
-    counted(stats, &format!("{n} accepted and {n} completed"), |stats| {
-        stats.accepted == n as u64 && stats.completed == n as u64
-    })
-}
-
 /// The server counts `n` connections open, where the suite can see it.
 fn all_open(server: &Server, n: usize) -> Check {
     if let Some(open) = server.open_connections() {
@@ -713,14 +677,6 @@ fn served_in_turn(
     ))
 }
 
-/// The verdict of a case whose degraded form was checked instead.
-pub(crate) fn by_design(limit: usize, why: &str, checked: &str) -> Verdict {
-    Verdict::ByDesign(format!(
-        "serves {limit} connection{} at a time ({why}); checked instead: {checked}",
-        if limit == 1 { "" } else { "s" }
-    ))
-}
-
 /// Waits for the server to close `client`, and checks that it did not do so
 /// well before `timeout` (a quarter of slack for timer granularity).
 fn closed_not_before(client: &mut Client, timeout: Duration, who: &str, what: &str) -> Check {
@@ -730,55 +686,4 @@ fn closed_not_before(client: &mut Client, timeout: Duration, who: &str, what: &s
         "{who} was closed after {waited:?}, before the {timeout:?} {what}"
     );
     Ok(())
-}
-
-/// Writes leading whitespace, a byte every `every`, to each of `writers`
-/// until `stop` is set or `until` has passed: a handshake line that never
-/// completes, which an absolute deadline cuts and a per-read timer never
-/// would. Write errors (the server closed) are expected and ignored.
-pub(crate) fn drip_whitespace(
-    writers: &[TcpStream],
-    every: Duration,
-    until: Instant,
-    stop: &AtomicBool,
-) {
-    while !stop.load(Ordering::Relaxed) && Instant::now() < until {
-        for mut writer in writers {
-            let _ = std::io::Write::write(&mut writer, b" ");
-        }
-        thread::sleep(every);
-    }
-}
-
-/// How late after its deadline a timer may fire before the case fails.
-pub(crate) const TIMER_SLACK: Duration = Duration::from_millis(1100);
-
-/// Lets `client` wait for a close as long as `timeout` plus slack, however
-/// long the timeout a fixed server was declared to have.
-pub(crate) fn patient(client: &Client, timeout: Duration) -> Check {
-    client
-        .stream()
-        .set_read_timeout(Some(timeout.max(IO_TIMEOUT) + TIMER_SLACK))
-        .map_err(|e| format!("setting a read timeout: {e}"))
-}
-
-/// A fresh client is handshaken and echoed right away.
-pub(crate) fn served_promptly(server: &Server, when: &str) -> Check {
-    let mut client = Client::handshaken(server.addr()).map_err(|e| format!("{when}: {e}"))?;
-    client
-        .echo(b"are you still there?")
-        .map_err(|e| format!("{when}: {e}"))
-}
-
-/// Deterministic, non-repeating-looking test bytes.
-pub(crate) fn pattern(len: usize, seed: u32) -> Vec<u8> {
-    let mut state = seed.wrapping_mul(2_654_435_761).wrapping_add(1);
-    (0..len)
-        .map(|_| {
-            state ^= state << 13;
-            state ^= state >> 17;
-            state ^= state << 5;
-            state as u8
-        })
-        .collect()
 }

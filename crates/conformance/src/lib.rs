@@ -1,11 +1,14 @@
 //! The conformance suite: PROTOCOL.md, and what hostile clients do to a
 //! server, as executable cases driven over real sockets.
 //!
-//! Every model crate runs the suite in-process from its `tests/` folder with
-//! one line, and gets one `#[test]` per case:
+//! Every model crate runs the suite in-process from its `tests/` folder, a
+//! test binary built with `harness = false` whose tests are generated from
+//! [`CASES`], one per case:
 //!
 //! ```text
-//! conformance::tests!(model_blocking::MODEL);
+//! fn main() -> std::process::ExitCode {
+//!     conformance::main(&model_blocking::MODEL)
+//! }
 //! ```
 //!
 //! The same cases run against any server through `c10k check`: a model that
@@ -44,14 +47,17 @@
 
 mod abuse;
 mod cases;
+mod checks;
 pub mod client;
 mod in_process;
 pub mod server;
 pub mod target;
 
-use std::sync::Mutex;
+use std::process::ExitCode;
+use std::sync::{Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
+use libtest_mimic::Trial;
 use model::Model;
 
 pub use cases::CASES;
@@ -71,7 +77,7 @@ pub struct Case {
     pub checks: &'static str,
     /// Whether it needs the server in a process of its own (signals, an
     /// open-file limit): such cases are run by `c10k check --serve`, not by
-    /// the in-process [`tests!`].
+    /// the in-process [`main`].
     pub own_process: bool,
     /// Runs the case.
     pub run: fn(&Run<'_>) -> CaseResult,
@@ -213,54 +219,27 @@ pub fn run(case: &Case, target: &dyn Target, scale: Scale) -> Outcome {
     }
 }
 
-/// Generates one `#[test]` per conformance case for the given [`Model`].
-#[macro_export]
-macro_rules! tests {
-    ($model:expr) => {
-        $crate::__tests!($model;
-            basic_echo,
-            handshake_whitespace,
-            handshake_split_byte_by_byte,
-            pipelined_data,
-            bad_handshake_closed_silently,
-            handshake_line_limit,
-            eof_before_handshake,
-            large_echo_half_close,
-            binary_bytes,
-            sequential_connections,
-            concurrent_connections,
-            handshake_timeout,
-            idle_timeout,
-            max_conns,
-            graceful_shutdown,
-            two_workers,
-            descriptors_return_to_baseline,
-            slowloris,
-            never_reading_clients,
-            reset_storm,
-            garbage,
-            churn,
-            shutdown_under_load,
-        );
-    };
-}
-
-#[doc(hidden)]
-#[macro_export]
-macro_rules! __tests {
-    ($model:expr; $($case:ident),* $(,)?) => {
-        $(
-            #[test]
-            fn $case() {
-                $crate::run_case(&$model, stringify!($case));
+/// The in-process test binary of a model: one test per case of [`CASES`],
+/// generated from the list itself (a model crate's `tests/conformance.rs`,
+/// built with `harness = false`, is `fn main` calling this). Cases that need
+/// a process of their own are listed as ignored, with the reason as their
+/// kind: `c10k check --serve` runs them.
+pub fn main(model: &'static Model) -> ExitCode {
+    let arguments = libtest_mimic::Arguments::from_args();
+    let trials = CASES
+        .iter()
+        .map(|case| {
+            let trial = Trial::test(case.name, move || run_case(model, case).map_err(Into::into));
+            if case.own_process {
+                trial
+                    .with_kind("own process: run by c10k check --serve")
+                    .with_ignored_flag(true)
+            } else {
+                trial
             }
-        )*
-
-        #[test]
-        fn every_case_has_a_test() {
-            $crate::assert_covers_all_cases(&[$(stringify!($case)),*]);
-        }
-    };
+        })
+        .collect();
+    libtest_mimic::run(&arguments, trials).exit_code()
 }
 
 /// Serialises cases within one process, so descriptor counts are exact.
@@ -269,35 +248,29 @@ static ONE_CASE_AT_A_TIME: Mutex<()> = Mutex::new(());
 /// How long descriptors may take to return to baseline after a case.
 const FD_SETTLE: Duration = Duration::from_secs(3);
 
-/// Runs the named case against `model` in this process, then checks that
-/// the process holds no more descriptors than before; panics with the
-/// reason on failure. A by-design outcome passes and says so on stderr.
-pub fn run_case(model: &Model, name: &str) {
-    let case = CASES
-        .iter()
-        .find(|case| case.name == name)
-        .unwrap_or_else(|| panic!("no conformance case named {name}"));
+/// Runs `case` against `model` in this process, then checks that the
+/// process holds no more descriptors than before; `Err` says why it failed.
+/// A by-design outcome passes and says so on stderr.
+fn run_case(model: &Model, case: &Case) -> Result<(), String> {
     if let Err(why) = (model.available)() {
         // The one sanctioned way out: the model cannot run on this machine
         // at all (io_uring missing or forbidden). Said, not silent.
         eprintln!("{} / {}: not applicable: {why}", model.name, case.name);
-        return;
+        return Ok(());
     }
     let _serial = ONE_CASE_AT_A_TIME
         .lock()
         .unwrap_or_else(|poisoned| poisoned.into_inner());
-    warm_up(model);
+    warm_up(model)?;
     let baseline = open_descriptors();
     match run(case, &InProcess::new(model), Scale::Quick) {
         Outcome::Passed(_) => {}
         Outcome::ByDesign(why) => eprintln!("{} / {}: by design: {why}", model.name, case.name),
         Outcome::NotApplicable(why) | Outcome::Failed(why) => {
-            panic!("{} / {}: {why}", model.name, case.name)
+            return Err(format!("{} / {}: {why}", model.name, case.name));
         }
     }
-    if let Err(why) = settle_descriptors(baseline) {
-        panic!("{} / {}: {why}", model.name, case.name);
-    }
+    settle_descriptors(baseline).map_err(|why| format!("{} / {}: {why}", model.name, case.name))
 }
 
 /// Serves one connection once per process before any descriptor is counted.
@@ -307,35 +280,22 @@ pub fn run_case(model: &Model, name: &str) {
 /// eventfd). That is not a leak of the case that happens to run first, so
 /// it is created before the first baseline is taken; every later case
 /// still has to return to the count it started from.
-fn warm_up(model: &Model) {
-    static WARMED_UP: std::sync::Once = std::sync::Once::new();
-    WARMED_UP.call_once(|| {
-        let warm = || -> Result<(), Fault> {
-            Server::start(&InProcess::new(model), &Setup::default())?.stop()?;
-            Ok(())
-        };
-        if let Err(why) = warm() {
-            panic!("{}: warming up: {why:?}", model.name);
-        }
-    });
-}
-
-/// Panics unless `names` lists every in-process case in [`CASES`], in order.
-pub fn assert_covers_all_cases(names: &[&str]) {
-    let all: Vec<&str> = CASES
-        .iter()
-        .filter(|case| !case.own_process)
-        .map(|case| case.name)
-        .collect();
-    assert_eq!(
-        names, all,
-        "conformance::tests! must list every case that runs in-process"
-    );
+fn warm_up(model: &Model) -> Result<(), String> {
+    static WARMED_UP: OnceLock<Result<(), String>> = OnceLock::new();
+    WARMED_UP
+        .get_or_init(|| {
+            let warm = || -> Result<(), Fault> {
+                Server::start(&InProcess::new(model), &Setup::default())?.stop()?;
+                Ok(())
+            };
+            warm().map_err(|why| format!("{}: warming up: {why:?}", model.name))
+        })
+        .clone()
 }
 
 /// The number of descriptors this process has open.
 pub fn open_descriptors() -> usize {
-    std::fs::read_dir("/proc/self/fd").map_or(0, |dir| dir.count())
+    process_stats::open_fds(std::process::id()).map_or(0, |fds| fds as usize)
 }
 
 /// Waits (briefly) for the descriptor count to come back to `baseline`.

@@ -13,7 +13,7 @@ use async_std::io::{Read, WriteExt};
 use async_std::net::{TcpListener, TcpStream};
 use futures_lite::future;
 use model::listener::{Backoff, is_per_connection_accept_error, is_resource_exhaustion};
-use model::{Config, Counters, Ending, Rejection};
+use model::{Admitted, Config, Counters, Ending};
 use protocol::{REPLY, Reject};
 
 thread_local! {
@@ -54,16 +54,14 @@ pub(crate) async fn run(
             Some(Err(err)) => break Err(err),
         };
         backoff.reset();
-        counters.accepted();
-        if !counters.try_open(config.max_conns) {
-            counters.ended(&Ending::Rejected(Rejection::OverCapacity));
+        let Some(admitted) = counters.admit(config.max_conns) else {
             continue;
-        }
+        };
         let _ = stream.set_nodelay(true);
         let task = connection_task(
             stream,
             config.clone(),
-            counters.clone(),
+            admitted,
             done.clone(),
             aborted.clone(),
         );
@@ -84,7 +82,7 @@ pub(crate) async fn run(
 async fn connection_task(
     stream: TcpStream,
     config: Arc<Config>,
-    counters: Arc<Counters>,
+    admitted: Admitted,
     done: Sender<()>,
     aborted: Receiver<()>,
 ) {
@@ -93,7 +91,7 @@ async fn connection_task(
         Ending::ShutDown
     })
     .await;
-    counters.closed(&ending);
+    admitted.finish(&ending);
     drop(done);
 }
 

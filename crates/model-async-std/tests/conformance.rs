@@ -1,3 +1,5 @@
 //! The shared conformance suite, run against the `async-std` model in-process.
 
-conformance::tests!(model_async_std::MODEL);
+fn main() -> std::process::ExitCode {
+    conformance::main(&model_async_std::MODEL)
+}

@@ -1,3 +1,5 @@
 //! The shared conformance suite, run against the `blocking` model in-process.
 
-conformance::tests!(model_blocking::MODEL);
+fn main() -> std::process::ExitCode {
+    conformance::main(&model_blocking::MODEL)
+}

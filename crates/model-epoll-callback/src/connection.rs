@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 
 use mio::Interest;
 use mio::net::TcpStream;
-use model::{Config, Ending};
+use model::{Admitted, Config, Ending};
 use protocol::{Handshake, Progress, REPLY, Reject};
 
 /// How many reads one readiness event may do before the connection yields
@@ -47,6 +47,8 @@ pub(crate) enum Next {
 #[derive(Debug)]
 pub(crate) struct Connection {
     pub(crate) stream: TcpStream,
+    /// Its place under `--max-conns`; finished when the connection closes.
+    pub(crate) admitted: Admitted,
     phase: Phase,
     /// Echo bytes the socket did not take yet; empty (and unallocated) while idle.
     pending: Vec<u8>,
@@ -61,9 +63,15 @@ pub(crate) struct Connection {
 
 impl Connection {
     /// A connection that was just accepted at `now`.
-    pub(crate) fn new(stream: TcpStream, config: &Config, now: Instant) -> Connection {
+    pub(crate) fn new(
+        stream: TcpStream,
+        admitted: Admitted,
+        config: &Config,
+        now: Instant,
+    ) -> Connection {
         Connection {
             stream,
+            admitted,
             phase: Phase::Handshaking(Handshake::new()),
             pending: Vec::new(),
             deadline: Some(now + config.handshake_timeout),

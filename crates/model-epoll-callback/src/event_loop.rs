@@ -10,7 +10,7 @@ use std::time::Instant;
 use mio::net::TcpListener;
 use mio::{Events, Interest, Poll, Token, Waker};
 use model::listener::{Backoff, is_per_connection_accept_error, is_resource_exhaustion};
-use model::{Config, Counters, Ending, Rejection, Shutdown};
+use model::{Config, Counters, Ending, Shutdown};
 use slab::Slab;
 
 use crate::connection::{Connection, Next, would_block};
@@ -163,23 +163,20 @@ impl EventLoop {
                 Err(err) => return Err(err),
             };
             self.backoff.reset();
-            self.counters.accepted();
-            if !self.counters.try_open(self.config.max_conns) {
-                self.counters
-                    .ended(&Ending::Rejected(Rejection::OverCapacity));
+            let Some(admitted) = self.counters.admit(self.config.max_conns) else {
                 continue;
-            }
+            };
             let _ = stream.set_nodelay(true);
             let now = Instant::now();
             let entry = self.connections.vacant_entry();
             let token = Token(entry.key());
-            let mut connection = Connection::new(stream, &self.config, now);
+            let mut connection = Connection::new(stream, admitted, &self.config, now);
             if let Err(err) =
                 self.poll
                     .registry()
                     .register(&mut connection.stream, token, Interest::READABLE)
             {
-                self.counters.closed(&Ending::Failed(err));
+                connection.admitted.finish(&Ending::Failed(err));
                 continue;
             }
             entry.insert(connection);
@@ -253,8 +250,12 @@ impl EventLoop {
     fn close(&mut self, token: Token, ending: Ending) {
         if let Some(mut connection) = self.connections.try_remove(token.0) {
             let _ = self.poll.registry().deregister(&mut connection.stream);
-            drop(connection);
-            self.counters.closed(&ending);
+            let Connection {
+                stream, admitted, ..
+            } = connection;
+            // Closed before it is counted, so a client that sees the count sees the close.
+            drop(stream);
+            admitted.finish(&ending);
         }
     }
 

@@ -1,3 +1,5 @@
 //! The shared conformance suite, run against the `epoll-callback` model in-process.
 
-conformance::tests!(model_epoll_callback::MODEL);
+fn main() -> std::process::ExitCode {
+    conformance::main(&model_epoll_callback::MODEL)
+}

@@ -7,7 +7,7 @@
 use std::os::fd::OwnedFd;
 
 use io_uring::types::Timespec;
-use model::Ending;
+use model::{Admitted, Ending};
 use protocol::Handshake;
 
 /// Where a connection is in the protocol.
@@ -27,6 +27,8 @@ pub(crate) enum Waiting {
 
 pub(crate) struct Conn {
     pub(crate) fd: OwnedFd,
+    /// Its place under `--max-conns`; finished when the connection is removed.
+    pub(crate) admitted: Admitted,
     pub(crate) phase: Phase,
     /// Echo bytes being sent, and how many of them have been.
     pub(crate) pending: Vec<u8>,

@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 
 use io_uring::{opcode, squeue, types};
 use model::listener::Backoff;
-use model::{Config, Counters, Ending, Rejection, Shutdown};
+use model::{Config, Counters, Ending, Shutdown};
 use protocol::{Handshake, Progress, REPLY, Reject};
 use slab::Slab;
 
@@ -173,11 +173,13 @@ impl EventLoop {
         // SAFETY: the kernel just created this descriptor for us, and nothing
         // else owns it.
         let fd = unsafe { OwnedFd::from_raw_fd(result) };
-        self.counters.accepted();
-        if self.counters.try_open(self.config.max_conns) {
+        // A refusal is counted before the close, so a client that sees the
+        // close sees the count.
+        if let Some(admitted) = self.counters.admit(self.config.max_conns) {
             let _ = rustix::net::sockopt::set_tcp_nodelay(&fd, true);
             let conn = Box::new(Conn {
                 fd,
+                admitted,
                 phase: Phase::Handshaking(Handshake::new()),
                 pending: Vec::new(),
                 sent: 0,
@@ -190,9 +192,6 @@ impl EventLoop {
             let key = self.conns.insert(conn);
             self.arm_recv(key)?;
         } else {
-            // Counted before the close, so a client that sees the close sees the count.
-            self.counters
-                .ended(&Ending::Rejected(Rejection::OverCapacity));
             drop(fd);
         }
         self.arm_accept()
@@ -378,9 +377,14 @@ impl EventLoop {
         update(conn);
         if conn.finished() {
             let conn = self.conns.remove(key);
-            let ending = conn.closing.unwrap_or(Ending::ShutDown);
-            drop(conn.fd);
-            self.counters.closed(&ending);
+            let Conn {
+                fd,
+                admitted,
+                closing,
+                ..
+            } = *conn;
+            drop(fd);
+            admitted.finish(&closing.unwrap_or(Ending::ShutDown));
         }
     }
 

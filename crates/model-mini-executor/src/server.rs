@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 
 use mio::net::{TcpListener, TcpStream};
 use model::listener::{Backoff, is_per_connection_accept_error, is_resource_exhaustion};
-use model::{Config, Counters, Ending, Rejection, Shutdown};
+use model::{Admitted, Config, Counters, Ending, Shutdown};
 use protocol::{REPLY, Reject};
 
 use crate::executor::Executor;
@@ -49,20 +49,18 @@ pub(crate) async fn accept_loop(
             Err(err) => return Err(err),
         };
         backoff.reset();
-        counters.accepted();
-        if !counters.try_open(config.max_conns) {
-            counters.ended(&Ending::Rejected(Rejection::OverCapacity));
+        let Some(admitted) = counters.admit(config.max_conns) else {
             continue;
-        }
+        };
         let _ = stream.set_nodelay(true);
         let connection = match Async::new(stream, reactor.clone()) {
             Ok(connection) => connection,
             Err(err) => {
-                counters.closed(&Ending::Failed(err));
+                admitted.finish(&Ending::Failed(err));
                 continue;
             }
         };
-        let guard = LiveGuard::enter(&live, counters.clone());
+        let guard = LiveGuard::enter(&live, admitted);
         let config = config.clone();
         executor.spawn(async move {
             let ending = handler(&connection, &config).await;
@@ -177,34 +175,35 @@ impl Live {
     }
 }
 
-/// Held by a handler task: counts it live, and records how it ended, or
-/// that it was dropped unfinished at the end of the grace period.
+/// Held by a handler task: counts it live for the grace period's wait, and
+/// holds its admission, which records how it ended, or that it was dropped
+/// unfinished at the end of the grace period.
 #[derive(Debug)]
 struct LiveGuard {
     live: Rc<Live>,
-    counters: Arc<Counters>,
-    ending: Option<Ending>,
+    admitted: Option<Admitted>,
 }
 
 impl LiveGuard {
-    fn enter(live: &Rc<Live>, counters: Arc<Counters>) -> LiveGuard {
+    fn enter(live: &Rc<Live>, admitted: Admitted) -> LiveGuard {
         live.count.set(live.count.get() + 1);
         LiveGuard {
             live: live.clone(),
-            counters,
-            ending: None,
+            admitted: Some(admitted),
         }
     }
 
     fn finish(mut self, ending: Ending) {
-        self.ending = Some(ending);
+        if let Some(admitted) = self.admitted.take() {
+            admitted.finish(&ending);
+        }
     }
 }
 
 impl Drop for LiveGuard {
     fn drop(&mut self) {
-        let ending = self.ending.take().unwrap_or(Ending::ShutDown);
-        self.counters.closed(&ending);
+        // Unfinished: dropped at the end of the grace period (counted as shut down).
+        drop(self.admitted.take());
         self.live.count.set(self.live.count.get() - 1);
         if self.live.count.get() == 0
             && let Some(waiter) = self.live.waiter.borrow_mut().take()

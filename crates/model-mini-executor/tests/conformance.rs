@@ -1,3 +1,5 @@
 //! The shared conformance suite, run against the `mini-executor` model in-process.
 
-conformance::tests!(model_mini_executor::MODEL);
+fn main() -> std::process::ExitCode {
+    conformance::main(&model_mini_executor::MODEL)
+}

@@ -1,3 +1,5 @@
 //! The shared conformance suite, run against the `rayon-pool` model in-process.
 
-conformance::tests!(model_rayon_pool::MODEL);
+fn main() -> std::process::ExitCode {
+    conformance::main(&model_rayon_pool::MODEL)
+}

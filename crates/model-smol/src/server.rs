@@ -8,7 +8,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use model::listener::{Backoff, is_per_connection_accept_error, is_resource_exhaustion};
-use model::{Config, Counters, Ending, Rejection};
+use model::{Admitted, Config, Counters, Ending};
 use protocol::{REPLY, Reject};
 use smol::channel::{Receiver, Sender};
 use smol::io::AsyncWriteExt;
@@ -53,16 +53,14 @@ pub(crate) async fn run(
             Some(Err(err)) => break Err(err),
         };
         backoff.reset();
-        counters.accepted();
-        if !counters.try_open(config.max_conns) {
-            counters.ended(&Ending::Rejected(Rejection::OverCapacity));
+        let Some(admitted) = counters.admit(config.max_conns) else {
             continue;
-        }
+        };
         let _ = stream.get_ref().set_nodelay(true);
         let task = connection_task(
             stream,
             config.clone(),
-            counters.clone(),
+            admitted,
             done.clone(),
             aborted.clone(),
         );
@@ -87,7 +85,7 @@ pub(crate) async fn run(
 async fn connection_task(
     stream: Async<TcpStream>,
     config: Arc<Config>,
-    counters: Arc<Counters>,
+    admitted: Admitted,
     done: Sender<()>,
     aborted: Receiver<()>,
 ) {
@@ -96,7 +94,7 @@ async fn connection_task(
         Ending::ShutDown
     })
     .await;
-    counters.closed(&ending);
+    admitted.finish(&ending);
     drop(done);
 }
 

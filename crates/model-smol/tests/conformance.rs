@@ -1,3 +1,5 @@
 //! The shared conformance suite, run against the `smol` model in-process.
 
-conformance::tests!(model_smol::MODEL);
+fn main() -> std::process::ExitCode {
+    conformance::main(&model_smol::MODEL)
+}

@@ -74,15 +74,14 @@ pub fn serve(
 /// `vm.max_map_count` (each thread maps [`MAPS_PER_THREAD`] regions) and
 /// below half of `kernel.threads-max`.
 pub fn thread_limit() -> usize {
-    let maps = read_proc_number("/proc/sys/vm/max_map_count").unwrap_or(65_530);
-    let threads = read_proc_number("/proc/sys/kernel/threads-max").unwrap_or(usize::MAX);
+    let setting = |name: &str| {
+        process_stats::sysctl_number(name).and_then(|value| usize::try_from(value).ok())
+    };
+    let maps = setting("vm/max_map_count").unwrap_or(65_530);
+    let threads = setting("kernel/threads-max").unwrap_or(usize::MAX);
     (maps.saturating_sub(RESERVED_MAPS) / MAPS_PER_THREAD)
         .min(threads / 2)
         .max(1)
-}
-
-fn read_proc_number(path: &str) -> Option<usize> {
-    std::fs::read_to_string(path).ok()?.trim().parse().ok()
 }
 
 #[cfg(test)]
@@ -90,11 +89,7 @@ mod tests {
     #[test]
     fn thread_limit_stays_below_the_map_count() {
         let limit = super::thread_limit();
-        let maps: usize = std::fs::read_to_string("/proc/sys/vm/max_map_count")
-            .unwrap()
-            .trim()
-            .parse()
-            .unwrap();
+        let maps = process_stats::sysctl_number("vm/max_map_count").unwrap() as usize;
         assert!(limit >= 1);
         assert!(limit * super::MAPS_PER_THREAD < maps);
     }

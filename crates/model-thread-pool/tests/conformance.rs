@@ -1,3 +1,5 @@
 //! The shared conformance suite, run against the `thread-pool` model in-process.
 
-conformance::tests!(model_thread_pool::MODEL);
+fn main() -> std::process::ExitCode {
+    conformance::main(&model_thread_pool::MODEL)
+}

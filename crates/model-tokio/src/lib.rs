@@ -21,7 +21,7 @@
 //! is the tokio way: the `Shutdown` handle cancels a `CancellationToken`,
 //! which stops the accept loop; a `TaskTracker` waits for the connection
 //! tasks for the grace period, then a second token cancels the rest.
-//! `--max-conns` is the shared lock-free admission (`Counters::try_open`)
+//! `--max-conns` is the shared lock-free admission (`Counters::admit`)
 //! rather than a semaphore, so every model counts and rejects the same way.
 //! An idle connection holds no buffer: a task waits with `readable()` and
 //! reads through a per-thread scratch buffer only once bytes are there.

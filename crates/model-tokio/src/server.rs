@@ -7,7 +7,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use model::listener::{Backoff, is_per_connection_accept_error, is_resource_exhaustion};
-use model::{Config, Counters, Ending, Rejection};
+use model::{Config, Counters, Ending};
 use protocol::{REPLY, Reject};
 use tokio::io::AsyncWriteExt;
 use tokio::net::{TcpListener, TcpStream};
@@ -51,19 +51,17 @@ pub(crate) async fn run(
             Err(err) => break Err(err),
         };
         backoff.reset();
-        counters.accepted();
-        if !counters.try_open(config.max_conns) {
-            counters.ended(&Ending::Rejected(Rejection::OverCapacity));
+        let Some(admitted) = counters.admit(config.max_conns) else {
             continue;
-        }
+        };
         let _ = stream.set_nodelay(true);
-        let (config, counters, abort) = (config.clone(), counters.clone(), abort.clone());
+        let (config, abort) = (config.clone(), abort.clone());
         tasks.spawn(async move {
             let ending = tokio::select! {
                 ending = handler(stream, &config) => ending,
                 _ = abort.cancelled() => Ending::ShutDown,
             };
-            counters.closed(&ending);
+            admitted.finish(&ending);
         });
     };
     drop(listener);

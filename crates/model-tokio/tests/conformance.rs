@@ -1,3 +1,5 @@
 //! The shared conformance suite, run against the `tokio` model in-process.
 
-conformance::tests!(model_tokio::MODEL);
+fn main() -> std::process::ExitCode {
+    conformance::main(&model_tokio::MODEL)
+}

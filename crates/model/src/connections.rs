@@ -15,7 +15,7 @@ use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use crate::counters::Rejection;
-use crate::{Config, Counters, Ending, Shutdown};
+use crate::{Admitted, Config, Counters, Ending, Shutdown};
 
 /// How long [`Connections::drain`] waits beyond the grace period for threads
 /// to notice their sockets were shut down.
@@ -49,6 +49,7 @@ pub struct Conn {
     ending: Option<Ending>,
     /// What a drop without [`Conn::finish`] means: the connection was never served.
     unserved: Rejection,
+    admitted: Option<Admitted>,
     owner: Arc<Connections>,
 }
 
@@ -73,20 +74,19 @@ impl Connections {
     /// Counts an accepted stream and admits it, or closes it at once (counted
     /// as rejected) when `--max-conns` connections are already open.
     pub fn admit(self: &Arc<Self>, stream: TcpStream) -> Option<Conn> {
-        self.counters.accepted();
         let mut registry = self.lock();
-        if registry.closing || !self.counters.try_open(self.max) {
-            let why = if registry.closing {
-                Rejection::ShuttingDown
-            } else {
-                Rejection::OverCapacity
-            };
+        // Counted before the close, so a client that sees the close sees the count.
+        let admitted = if registry.closing {
+            self.counters.refuse(Rejection::ShuttingDown);
+            None
+        } else {
+            self.counters.admit(self.max)
+        };
+        let Some(admitted) = admitted else {
             drop(registry);
-            // Counted before the close, so a client that sees the close sees the count.
-            self.counters.ended(&Ending::Rejected(why));
             drop(stream);
             return None;
-        }
+        };
         let id = registry.next_id;
         registry.next_id += 1;
         let stream = Arc::new(stream);
@@ -96,6 +96,7 @@ impl Connections {
             id,
             ending: None,
             unserved: Rejection::ShuttingDown,
+            admitted: Some(admitted),
             owner: self.clone(),
         })
     }
@@ -217,7 +218,9 @@ impl Drop for Conn {
             let mut registry = self.owner.lock();
             let removed = registry.streams.remove(&self.id);
             // Counted before anyone waiting for "empty" can see it empty.
-            self.owner.counters.closed(&ending);
+            if let Some(admitted) = self.admitted.take() {
+                admitted.finish(&ending);
+            }
             (removed, registry.streams.is_empty())
         };
         drop(removed);

@@ -1,6 +1,12 @@
-//! What a server counts, shared between its threads and whoever watches it.
+//! What a server counts, shared between its threads and whoever watches it,
+//! and admission under `--max-conns` as a value: [`Counters::admit`] hands
+//! out an [`Admitted`] guard, the connection's permit, in the way
+//! mini-redis's server holds a semaphore permit per connection. The guard
+//! records how the connection ended when it is finished or dropped, so every
+//! model counts a connection's life the same way and exactly once.
 
 use std::io;
+use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use protocol::Reject;
@@ -114,37 +120,72 @@ impl Counters {
         }
     }
 
-    /// `accept` returned a connection.
-    pub fn accepted(&self) {
+    /// Counts a connection `accept` returned and admits it: `None` if `max`
+    /// are open already (it is then counted as rejected, and the caller
+    /// closes it). Lock-free, so event loops on several threads share one limit.
+    pub fn admit(self: &Arc<Self>, max: usize) -> Option<Admitted> {
         self.accepted.fetch_add(1, Ordering::Relaxed);
-    }
-
-    /// Admission under `--max-conns`: counts one more open connection and
-    /// returns true, unless `max` are open already. Lock-free, so event
-    /// loops on several threads share one limit.
-    pub fn try_open(&self, max: usize) -> bool {
         let max = u64::try_from(max).unwrap_or(u64::MAX);
-        self.open
+        let opened = self
+            .open
             .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |open| {
                 (open < max).then_some(open + 1)
             })
-            .is_ok()
+            .is_ok();
+        if !opened {
+            self.ended(&Ending::Rejected(Rejection::OverCapacity));
+            return None;
+        }
+        Some(Admitted {
+            counters: Some(self.clone()),
+        })
     }
 
-    /// A connection admitted by [`try_open`](Self::try_open) is closed, and ended like this.
-    pub fn closed(&self, ending: &Ending) {
-        self.open.fetch_sub(1, Ordering::Relaxed);
-        self.ended(ending);
+    /// Counts a connection `accept` returned that is closed at once, unserved.
+    pub fn refuse(&self, why: Rejection) {
+        self.accepted.fetch_add(1, Ordering::Relaxed);
+        self.ended(&Ending::Rejected(why));
     }
 
-    /// Records how a connection ended, for one that never counted as open.
-    pub fn ended(&self, ending: &Ending) {
+    fn ended(&self, ending: &Ending) {
         let counter = match ending {
             Ending::Rejected(_) => &self.rejected,
             Ending::Completed | Ending::IdleTimeout | Ending::ShutDown => &self.completed,
             Ending::Failed(_) => &self.errors,
         };
         counter.fetch_add(1, Ordering::Relaxed);
+    }
+}
+
+/// One admitted connection's place under `--max-conns`. Finishing it (or
+/// dropping it, which counts as [`Ending::ShutDown`]: a connection dropped
+/// unfinished was closed by the server, as at the end of the grace period)
+/// frees the place and records how the connection ended.
+#[derive(Debug)]
+#[must_use = "dropping the guard closes the connection's place at once"]
+pub struct Admitted {
+    /// `None` once the ending is recorded. An `Option<Arc>` is one pointer,
+    /// so the guard costs an event loop 8 bytes per connection.
+    counters: Option<Arc<Counters>>,
+}
+
+impl Admitted {
+    /// The connection ended like this: frees its place and counts it.
+    pub fn finish(mut self, ending: &Ending) {
+        self.record(ending);
+    }
+
+    fn record(&mut self, ending: &Ending) {
+        if let Some(counters) = self.counters.take() {
+            counters.open.fetch_sub(1, Ordering::Relaxed);
+            counters.ended(ending);
+        }
+    }
+}
+
+impl Drop for Admitted {
+    fn drop(&mut self) {
+        self.record(&Ending::ShutDown);
     }
 }
 
@@ -172,14 +213,26 @@ mod tests {
     }
 
     #[test]
-    fn try_open_admits_up_to_max() {
-        let counters = Counters::default();
-        assert!(counters.try_open(2));
-        assert!(counters.try_open(2));
-        assert!(!counters.try_open(2));
-        counters.closed(&Ending::Completed);
-        assert!(counters.try_open(2));
+    fn admit_up_to_max_and_count_each_ending_once() {
+        let counters = Arc::new(Counters::default());
+        let first = counters.admit(2).expect("room for one");
+        let second = counters.admit(2).expect("room for two");
+        assert!(counters.admit(2).is_none());
+        first.finish(&Ending::Completed);
+        let third = counters.admit(2).expect("a place was freed");
+        drop(second);
+        third.finish(&Ending::Failed(io::ErrorKind::ConnectionReset.into()));
+        counters.refuse(Rejection::ShuttingDown);
         let stats = counters.snapshot();
-        assert_eq!((stats.open, stats.completed), (2, 1));
+        assert_eq!(
+            (
+                stats.accepted,
+                stats.open,
+                stats.rejected,
+                stats.completed,
+                stats.errors
+            ),
+            (5, 0, 2, 2, 1)
+        );
     }
 }

@@ -46,7 +46,7 @@ use std::net::TcpListener;
 use std::sync::Arc;
 
 pub use config::{Config, Flavor};
-pub use counters::{Counters, Ending, Rejection, Stats};
+pub use counters::{Admitted, Counters, Ending, Rejection, Stats};
 pub use shutdown::Shutdown;
 
 /// The signature every model's entry point has.

@@ -32,9 +32,9 @@ pub fn check(settings: &Settings) -> Result<Vec<String>, String> {
             ));
         }
     }
-    if let Some(somaxconn) = read_number("/proc/sys/net/core/somaxconn")
+    if let Some(somaxconn) = process_stats::sysctl_number("net/core/somaxconn")
         && settings.connect_rate.is_none()
-        && settings.connections > somaxconn
+        && settings.connections as u64 > somaxconn
     {
         warnings.push(format!(
             "net.core.somaxconn is {somaxconn}: {} connects at once can overflow a listen \
@@ -46,11 +46,8 @@ pub fn check(settings: &Settings) -> Result<Vec<String>, String> {
 }
 
 fn port_range() -> Option<(usize, usize)> {
-    let text = std::fs::read_to_string("/proc/sys/net/ipv4/ip_local_port_range").ok()?;
-    let mut parts = text.split_whitespace().map(|part| part.parse().ok());
-    Some((parts.next()??, parts.next()??))
-}
-
-fn read_number(path: &str) -> Option<usize> {
-    std::fs::read_to_string(path).ok()?.trim().parse().ok()
+    match process_stats::sysctl_numbers("net/ipv4/ip_local_port_range")?[..] {
+        [low, high] => Some((usize::try_from(low).ok()?, usize::try_from(high).ok()?)),
+        _ => None,
+    }
 }

@@ -1,15 +1,47 @@
-//! `c10k load HOST:PORT`: C10k-style load against any echo server, ours or not.
+//! The C10k load generator behind `c10k load HOST:PORT`: many connections
+//! against any echo server, ours or not, in a closed loop (each connection
+//! sends its next message when the last one is back) or an open loop (a
+//! schedule of sends, latency measured from the scheduled time), with every
+//! echo checked byte for byte.
 //!
-//! The coordinating thread starts `--threads` load threads ([`engine`]),
-//! walks the run through its phases (ramp, warm-up, measurement, stop) on
-//! the shared [`control`], draws the progress bar, and merges what the
-//! threads measured into a [`Report`]. It never reports a figure it did not
-//! measure: a run in which connections fail still finishes and says what
-//! failed, by kind.
+//! ```no_run
+//! use std::time::Duration;
+//!
+//! let settings = load::Settings {
+//!     target: "127.0.0.1:7000".parse().unwrap(),
+//!     handshake: true,
+//!     connections: 100,
+//!     connect_rate: None,
+//!     connect_timeout: Duration::from_secs(5),
+//!     warmup: Duration::from_secs(1),
+//!     duration: Duration::from_secs(10),
+//!     hold: Duration::ZERO,
+//!     size: 64,
+//!     threads: 2,
+//!     rate: None,
+//!     source_addrs: Vec::new(),
+//! };
+//! let report = load::run(settings, None)?;
+//! print!("{}", report.table());
+//! # Ok::<(), std::io::Error>(())
+//! ```
+//!
+//! # Implementation
+//!
+//! The coordinating thread starts `threads` load threads ([`engine`]), each
+//! a mio event loop over its share of the connections, walks the run
+//! through its phases (ramp, warm-up, measurement, stop) on the shared
+//! [`control`], draws the progress bar, and merges what the threads measured
+//! into a [`Report`]. It never reports a figure it did not measure: a run in
+//! which connections fail still finishes and says what failed, by kind.
+//!
+//! This crate links no server model and no async runtime: it builds and
+//! tests on its own, and the harness depends on it, never the reverse.
 
-pub(crate) mod control;
-pub(crate) mod engine;
+mod control;
+mod engine;
 pub mod limits;
+pub mod machine;
 pub mod message;
 pub mod report;
 pub mod settings;
@@ -105,7 +137,7 @@ fn coordinate(
     }
     observe(Phase::Measure);
     let measure_start = Instant::now();
-    let cpu_start = crate::machine::cpu_seconds(None);
+    let cpu_start = process_stats::cpu_seconds(std::process::id());
     control.enter(Phase::Measure, measure_start);
     while measure_start.elapsed() < settings.duration {
         progress.traffic(control, measure_start, settings, true);
@@ -115,7 +147,7 @@ fn coordinate(
     observe(Phase::Hold);
     let measure_end = Instant::now();
     control.enter(Phase::Hold, measure_end);
-    let cpu = crate::machine::cpu_seconds(None)
+    let cpu = process_stats::cpu_seconds(std::process::id())
         .zip(cpu_start)
         .map(|(end, start)| end - start);
     if !settings.hold.is_zero() {
@@ -189,9 +221,9 @@ fn merge(
         errors,
     };
     Report {
-        c10k_version: crate::machine::VERSION,
-        git_revision: crate::machine::GIT_REVISION,
-        machine: crate::machine::describe(),
+        c10k_version: machine::VERSION,
+        git_revision: machine::GIT_REVISION,
+        machine: machine::describe(),
         settings,
         results,
         histograms: EncodedHistograms::encode([&connect, &handshake, &echo, &echo_uncorrected]),

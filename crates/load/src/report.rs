@@ -336,7 +336,7 @@ mod tests {
 
     #[test]
     fn histograms_encode_to_a_form_that_decodes() {
-        let mut histogram = crate::load::engine::latency_histogram();
+        let mut histogram = crate::engine::latency_histogram();
         histogram.record(42_000).unwrap();
         let encoded = encode(&histogram);
         let bytes = base64::engine::general_purpose::STANDARD

@@ -1,6 +1,5 @@
-//! `c10k plot DIR`: the SVG plots of a bench run, drawn from
-//! `DIR/results.json` alone. Text is left to the SVG viewer's fonts, so no
-//! font files are needed to draw them.
+//! The SVG plots of a bench run, drawn from its results alone. Text is left
+//! to the SVG viewer's fonts, so no font files are needed to draw them.
 //!
 //! Every model keeps its colour in every plot (its place in the run's model
 //! list), legends sit beside the plot area rather than on it, and a hollow
@@ -8,11 +7,11 @@
 
 use std::path::{Path, PathBuf};
 
-use anyhow::Context;
 use plotters::coord::Shift;
 use plotters::coord::ranged1d::{AsRangedCoord, ValueFormatter};
 use plotters::prelude::*;
 
+use super::numbers::short_number;
 use crate::bench::results::{self, BenchResults, Loop, ModelSummary, Outcome, Point};
 
 const WIDTH: u32 = 960;
@@ -57,23 +56,8 @@ struct At {
     rate: Option<f64>,
 }
 
-/// Reads `DIR/results.json` and draws every plot, and the README, into `DIR`.
-pub fn plot_dir(dir: &Path) -> anyhow::Result<Vec<PathBuf>> {
-    let path = dir.join("results.json");
-    let text = std::fs::read_to_string(&path)
-        .with_context(|| format!("cannot read {}", path.display()))?;
-    let results: BenchResults = serde_json::from_str(&text)
-        .with_context(|| format!("{} is not a c10k bench record", path.display()))?;
-    let plots = render(dir, &results)?;
-    std::fs::write(
-        dir.join("README.md"),
-        crate::bench_cli::readme(&results, &plots),
-    )?;
-    Ok(plots)
-}
-
 /// Draws every plot of `results` into `dir`; returns the files written.
-pub fn render(dir: &Path, results: &BenchResults) -> anyhow::Result<Vec<PathBuf>> {
+pub(crate) fn render(dir: &Path, results: &BenchResults) -> anyhow::Result<Vec<PathBuf>> {
     let mut written = Vec::new();
     for &size in &results.plan.sizes {
         let file = dir.join(format!("throughput-{size}B.svg"));
@@ -432,30 +416,5 @@ fn bounds(values: impl Iterator<Item = f64>, log: bool) -> (f64, f64) {
         (low / 1.5, high * 1.5)
     } else {
         (0.0, high * 1.1 + f64::MIN_POSITIVE)
-    }
-}
-
-/// A duration in seconds for people: `4.2 ms`, `1.35 s`.
-pub fn seconds_text(seconds: f64) -> String {
-    if seconds < 1.0 {
-        format!("{:.1} ms", seconds * 1e3)
-    } else {
-        format!("{seconds:.2} s")
-    }
-}
-
-/// 1234567 as 1.23M, 0.5 as 0.5.
-pub fn short_number(value: f64) -> String {
-    let abs = value.abs();
-    if abs >= 1e6 {
-        format!("{:.3}M", value / 1e6).replace(".000M", "M")
-    } else if abs >= 1e4 {
-        format!("{:.0}k", value / 1e3)
-    } else if abs >= 1e3 {
-        format!("{:.1}k", value / 1e3).replace(".0k", "k")
-    } else if abs >= 10.0 || value.fract() == 0.0 {
-        format!("{value:.0}")
-    } else {
-        format!("{value:.2}")
     }
 }

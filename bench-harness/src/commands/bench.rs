@@ -1,0 +1,218 @@
+//! `c10k bench`: the model matrix from the command line to a results
+//! folder: presets, the output folder's name, and what is written into it.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use clap::Args;
+use model::Model;
+
+use crate::bad_input::bad_input;
+use crate::bench::results::{BenchResults, Plan};
+use crate::units::{self, positive_bytes, positive_count, positive_rate};
+use crate::{bench, models, results_folder};
+
+/// `c10k bench`: the model matrix.
+#[derive(Debug, Args)]
+pub(crate) struct BenchArgs {
+    /// `quick` (a few minutes on two cores) or `full` (the committed run).
+    #[arg(long, default_value = "quick", value_parser = ["quick", "full"])]
+    pub(crate) preset: String,
+
+    /// Models to run, comma-separated [default: all].
+    #[arg(long, value_name = "A,B", value_delimiter = ',')]
+    pub(crate) models: Vec<String>,
+
+    /// Connection counts, closed loop [default: the preset's].
+    #[arg(long, value_name = "N,N", value_delimiter = ',', value_parser = positive_count)]
+    pub(crate) conns: Vec<usize>,
+
+    /// Message sizes in bytes [default: the preset's].
+    #[arg(long, value_name = "B,B", value_delimiter = ',', value_parser = positive_bytes)]
+    pub(crate) sizes: Vec<usize>,
+
+    /// Offered rates for the open-loop latency series [default: the preset's].
+    #[arg(long, value_name = "R,R", value_delimiter = ',', value_parser = positive_rate)]
+    pub(crate) rates: Vec<f64>,
+
+    /// Connections for the open-loop series.
+    #[arg(long, value_name = "N", value_parser = positive_count)]
+    pub(crate) rate_conns: Option<usize>,
+
+    /// Measured seconds per point.
+    #[arg(short = 'd', long, value_name = "SECS", value_parser = units::parse_duration)]
+    pub(crate) duration: Option<Duration>,
+
+    /// Unmeasured traffic before each point.
+    #[arg(long, value_name = "SECS", value_parser = units::parse_duration)]
+    pub(crate) warmup: Option<Duration>,
+
+    /// Idle hold after the largest point, for memory per idle connection.
+    #[arg(long, value_name = "SECS", value_parser = units::parse_duration)]
+    pub(crate) hold: Option<Duration>,
+
+    /// Per-connection limit on connecting and on the handshake.
+    #[arg(long, value_name = "SECS", value_parser = units::parse_duration)]
+    pub(crate) connect_timeout: Option<Duration>,
+
+    /// Runs of every point; tables and plots show the median.
+    #[arg(long, value_name = "N", value_parser = positive_count)]
+    pub(crate) repeat: Option<usize>,
+
+    /// Server on CPU 0, load on CPU 1, so that models get equal CPU.
+    #[arg(long)]
+    pub(crate) pin: bool,
+
+    /// Output folder [default: results/<date>-<host>].
+    #[arg(long, value_name = "DIR")]
+    pub(crate) out: Option<std::path::PathBuf>,
+
+    /// No progress bars.
+    #[arg(short = 'q', long)]
+    pub(crate) quiet: bool,
+}
+
+/// The plan a command line asks for: the preset, with explicit flags on top.
+fn plan(args: &BenchArgs) -> Plan {
+    let full = args.preset == "full";
+    let pick = |given: &[usize], preset: &[usize]| {
+        if given.is_empty() {
+            preset.to_vec()
+        } else {
+            given.to_vec()
+        }
+    };
+    let seconds = |given: Option<Duration>, quick: f64, full_value: f64| {
+        given.map_or(if full { full_value } else { quick }, |d| d.as_secs_f64())
+    };
+    Plan {
+        conns: pick(
+            &args.conns,
+            if full {
+                &[1, 10, 100, 1000, 10_000]
+            } else {
+                &[10, 100, 1000]
+            },
+        ),
+        sizes: pick(&args.sizes, if full { &[64, 4096] } else { &[64] }),
+        rates: if !args.rates.is_empty() {
+            args.rates.clone()
+        } else if full {
+            vec![1_000.0, 5_000.0, 20_000.0, 50_000.0, 100_000.0]
+        } else {
+            vec![2_000.0, 10_000.0, 40_000.0]
+        },
+        rate_conns: args.rate_conns.unwrap_or(100),
+        duration_s: seconds(args.duration, 2.0, 5.0),
+        warmup_s: seconds(args.warmup, 0.5, 1.0),
+        hold_s: seconds(args.hold, 1.0, 2.0),
+        connect_timeout_s: seconds(args.connect_timeout, 3.0, 5.0),
+        repeat: args.repeat.unwrap_or(1),
+        pin: args.pin,
+    }
+}
+
+/// The models a command line names (all by default).
+fn chosen_models(args: &BenchArgs) -> anyhow::Result<Vec<&'static Model>> {
+    if args.models.is_empty() {
+        return Ok(models::MODELS.iter().collect());
+    }
+    args.models
+        .iter()
+        .map(|name| {
+            models::find(name).ok_or_else(|| {
+                let known: Vec<&str> = models::MODELS.iter().map(|m| m.name).collect();
+                bad_input(format!(
+                    "unknown model '{name}' (known: {})",
+                    known.join(", ")
+                ))
+            })
+        })
+        .collect()
+}
+
+/// Runs the bench and writes its folder.
+pub(crate) fn run(args: &BenchArgs) -> anyhow::Result<ExitCode> {
+    let plan = plan(args);
+    let models = chosen_models(args)?;
+    if plan.pin && model::config::cores() < 2 {
+        return Err(bad_input("--pin needs two cores, this machine has one"));
+    }
+    let command = std::iter::once("c10k".to_string())
+        .chain(std::env::args().skip(1))
+        .collect::<Vec<_>>()
+        .join(" ");
+    let estimate = bench::rough_duration(&plan, models.len());
+    eprintln!(
+        "c10k bench: {} models x {} points x {} repetition(s), at least {} min",
+        models.len(),
+        bench::specs(&plan).len(),
+        plan.repeat,
+        (estimate.as_secs() / 60).max(1)
+    );
+    let results = bench::run(plan, &models, command, !args.quiet);
+    let dir = match &args.out {
+        Some(dir) => dir.clone(),
+        None => unused(default_dir(&results)),
+    };
+    results_folder::write(&dir, &results)?;
+    println!("results in {}", dir.display());
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `results/<date>-<cores>core-<cpu>`.
+fn default_dir(results: &BenchResults) -> PathBuf {
+    let cpu: String = results
+        .machine
+        .cpu
+        .to_lowercase()
+        .chars()
+        .map(|c| if c.is_ascii_alphanumeric() { c } else { '-' })
+        .collect();
+    let cpu = cpu
+        .split('-')
+        .filter(|part| !part.is_empty())
+        .take(3)
+        .collect::<Vec<_>>()
+        .join("-");
+    PathBuf::from("results").join(format!(
+        "{}-{}core-{cpu}",
+        results.date, results.machine.cores
+    ))
+}
+
+/// `dir`, or `dir-2`, `dir-3`, ... if it exists: a default folder never
+/// overwrites an earlier run (a committed one, say) of the same day; `--out`
+/// does what it is told.
+fn unused(dir: PathBuf) -> PathBuf {
+    if !dir.exists() {
+        return dir;
+    }
+    let numbered = |n: u32| PathBuf::from(format!("{}-{n}", dir.display()));
+    (2..)
+        .map(numbered)
+        .find(|candidate| !candidate.exists())
+        .unwrap_or_else(|| dir.clone())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::unused;
+
+    #[test]
+    fn a_default_folder_never_overwrites_an_earlier_run() {
+        let base = std::env::temp_dir().join(format!("c10k-unused-{}", std::process::id()));
+        assert_eq!(unused(base.clone()), base);
+        std::fs::create_dir_all(&base).unwrap();
+        let second = unused(base.clone());
+        assert_eq!(
+            second,
+            base.with_file_name(format!("c10k-unused-{}-2", std::process::id()))
+        );
+        std::fs::create_dir_all(&second).unwrap();
+        assert!(unused(base.clone()).to_string_lossy().ends_with("-3"));
+        let _ = std::fs::remove_dir_all(&base);
+        let _ = std::fs::remove_dir_all(&second);
+    }
+}

@@ -1,0 +1,137 @@
+//! `c10k load HOST:PORT`: the load generator (the `load` crate) from the
+//! command line: resolving the target, the pre-flight checks, the report
+//! table and the JSON record.
+
+use std::num::NonZeroUsize;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use anyhow::Context;
+use clap::Args;
+use load::{Report, Settings, limits, settings::parse_source_addrs};
+
+use crate::bad_input::bad_input;
+use crate::units::{self, positive_bytes, positive_count, positive_rate};
+
+/// `c10k load`: load against a running server, ours or anyone's.
+#[derive(Debug, Args)]
+pub(crate) struct LoadArgs {
+    /// The server to load (traffic goes to this address only).
+    #[arg(value_name = "HOST:PORT")]
+    pub(crate) target: String,
+
+    /// `hello` for PROTOCOL.md servers, `none` for plain echo servers.
+    #[arg(long, value_name = "MODE", default_value = "hello", value_parser = ["hello", "none"])]
+    pub(crate) handshake: String,
+
+    /// Connections to open (units: 10k).
+    #[arg(short = 'c', long, value_name = "N", default_value = "100", value_parser = positive_count)]
+    pub(crate) connections: usize,
+
+    /// New connections per second during the ramp [default: all at once].
+    #[arg(long, value_name = "R", value_parser = positive_rate)]
+    pub(crate) connect_rate: Option<f64>,
+
+    /// Limit on connecting, then on the handshake, per connection.
+    #[arg(long, value_name = "SECS", default_value = "5", value_parser = units::parse_duration)]
+    pub(crate) connect_timeout: Duration,
+
+    /// How long to measure.
+    #[arg(short = 'd', long, value_name = "SECS", default_value = "10", value_parser = units::parse_duration)]
+    pub(crate) duration: Duration,
+
+    /// Traffic before measuring, not counted.
+    #[arg(long, value_name = "SECS", default_value = "1", value_parser = units::parse_duration)]
+    pub(crate) warmup: Duration,
+
+    /// After measuring, keep the connections open and idle this long.
+    #[arg(long, value_name = "SECS", default_value = "0", value_parser = units::parse_duration)]
+    pub(crate) hold: Duration,
+
+    /// Bytes per message (units: KiB).
+    #[arg(short = 's', long, value_name = "BYTES", default_value = "64", value_parser = positive_bytes)]
+    pub(crate) size: usize,
+
+    /// Load threads [default: cores].
+    #[arg(short = 't', long, value_name = "N")]
+    pub(crate) threads: Option<NonZeroUsize>,
+
+    /// Open loop: messages per second in total, on a schedule, with latency
+    /// measured from the scheduled time [default: closed loop].
+    #[arg(long, value_name = "R", value_parser = positive_rate)]
+    pub(crate) rate: Option<f64>,
+
+    /// Connect from these local addresses in turn: 127.0.0.1-127.0.0.8 or a,b,c.
+    #[arg(long, value_name = "ADDRS")]
+    pub(crate) source_addrs: Option<String>,
+
+    /// Also write the full record as JSON to FILE.
+    #[arg(long, value_name = "FILE")]
+    pub(crate) json: Option<std::path::PathBuf>,
+
+    /// No progress bar.
+    #[arg(short = 'q', long)]
+    pub(crate) quiet: bool,
+}
+
+/// The settings a command line asks for.
+fn settings(args: &LoadArgs) -> anyhow::Result<Settings> {
+    let target = units::resolve(&args.target).map_err(bad_input)?;
+    let source_addrs = match &args.source_addrs {
+        None => Vec::new(),
+        Some(text) => parse_source_addrs(text).map_err(bad_input)?,
+    };
+    if args.duration.is_zero() {
+        return Err(bad_input("--duration must be more than 0"));
+    }
+    Ok(Settings {
+        target,
+        handshake: args.handshake == "hello",
+        connections: args.connections,
+        connect_rate: args.connect_rate,
+        connect_timeout: args.connect_timeout,
+        warmup: args.warmup,
+        duration: args.duration,
+        hold: args.hold,
+        size: args.size,
+        threads: args
+            .threads
+            .map_or_else(load::machine::cores, |n| n.get())
+            .min(args.connections),
+        rate: args.rate,
+        source_addrs,
+    })
+}
+
+/// Runs `c10k load`: exit status 1 if nothing was measured or an echo was wrong.
+pub(crate) fn run(args: &LoadArgs) -> anyhow::Result<ExitCode> {
+    let report = measure(settings(args)?, args)?;
+    print!("{}", report.table());
+    let results = &report.results;
+    if results.errors.mismatch > 0 {
+        anyhow::bail!(
+            "integrity check failed: {} echoes differed from what was sent",
+            results.errors.mismatch
+        );
+    }
+    if results.messages == 0 {
+        let errors = results.errors.total();
+        anyhow::bail!("nothing was measured ({errors} connection errors; see above)");
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Checks the limits, runs the load, and writes `--json` if asked.
+fn measure(settings: Settings, args: &LoadArgs) -> anyhow::Result<Report> {
+    for warning in limits::check(&settings).map_err(bad_input)? {
+        eprintln!("c10k: warning: {warning}");
+    }
+    let progress = (!args.quiet).then(indicatif::MultiProgress::new);
+    let report = load::run(settings, progress.as_ref()).context("the load run failed")?;
+    if let Some(path) = &args.json {
+        let json = serde_json::to_string_pretty(&report)?;
+        std::fs::write(path, json + "\n")
+            .with_context(|| format!("cannot write {}", path.display()))?;
+    }
+    Ok(report)
+}

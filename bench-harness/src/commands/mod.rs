@@ -1,0 +1,111 @@
+//! The command line: its top level here, then one file per subcommand,
+//! each holding its flags (a clap `Args`) and its `run`, as cargo's
+//! `commands/` folder does. Every `run` returns the exit status of a run
+//! that went through, and an error otherwise;
+//! [`exit_code`](crate::bad_input::exit_code) is the one policy that turns
+//! errors into statuses.
+
+pub(crate) mod bench;
+pub(crate) mod check;
+pub(crate) mod load;
+pub(crate) mod plot;
+pub(crate) mod serve;
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+use bench::BenchArgs;
+use check::CheckArgs;
+use load::LoadArgs;
+use plot::PlotArgs;
+use serve::ServeArgs;
+
+/// Concurrency models side by side on one echo protocol, under C10k load.
+#[derive(Debug, Parser)]
+#[command(name = "c10k", version, propagate_version = true)]
+pub struct Cli {
+    /// What to do.
+    #[command(subcommand)]
+    pub(crate) command: Command,
+}
+
+/// The subcommands.
+#[derive(Debug, Subcommand)]
+pub(crate) enum Command {
+    /// Serve the echo+handshake protocol with one concurrency model.
+    Serve(ServeArgs),
+    /// Drive C10k-style load against any echo server and measure it.
+    Load(LoadArgs),
+    /// Measure every model across a matrix of loads; write results and plots.
+    Bench(BenchArgs),
+    /// Redraw the plots of a bench run from its results.json.
+    Plot(PlotArgs),
+    /// Run the conformance and abuse cases against a server; exit 1 if any fails.
+    Check(CheckArgs),
+}
+
+/// Squeezes a clap error into one line: its message and any hint that
+/// follows it, without the usage block.
+pub(crate) fn one_line(error: &clap::Error) -> String {
+    let rendered = error.render().to_string();
+    let message: Vec<&str> = rendered
+        .lines()
+        .take_while(|line| !line.trim().is_empty())
+        .map(str::trim)
+        .collect();
+    let message = message.join(" ");
+    message
+        .strip_prefix("error: ")
+        .unwrap_or(&message)
+        .to_string()
+}
+
+/// Runs one subcommand.
+pub(crate) fn run(command: Command) -> anyhow::Result<ExitCode> {
+    match command {
+        Command::Serve(args) => serve::run(&args),
+        Command::Load(args) => load::run(&args),
+        Command::Bench(args) => bench::run(&args),
+        Command::Plot(args) => plot::run(&args),
+        Command::Check(args) => check::run(&args),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    #[test]
+    fn the_command_line_is_well_formed() {
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn errors_fit_on_one_line() {
+        for argv in [
+            &["c10k", "serve", "nosuchmodel"][..],
+            &["c10k", "serve", "blocking", "--workers", "many"],
+            &["c10k", "serve", "blocking", "--bogus"],
+            &["c10k", "serve"],
+        ] {
+            let error = Cli::try_parse_from(argv).unwrap_err();
+            let line = one_line(&error);
+            assert!(!line.is_empty() && !line.contains('\n'), "{argv:?}: {line}");
+        }
+        for argv in [
+            &["c10k", "check"][..],
+            &["c10k", "check", "127.0.0.1:1", "--serve", "tokio"],
+            &["c10k", "check", "--serve", "nosuchmodel"],
+            &["c10k", "check", "--serve", "tokio", "--only", "nosuchcase"],
+            &["c10k", "check", "--serve", "tokio", "--pid", "1"],
+        ] {
+            let error = Cli::try_parse_from(argv).unwrap_err();
+            let line = one_line(&error);
+            assert!(!line.is_empty() && !line.contains('\n'), "{argv:?}: {line}");
+        }
+        let error = Cli::try_parse_from(["c10k", "serve", "nosuchmodel"]).unwrap_err();
+        assert!(one_line(&error).contains("possible values: blocking"));
+    }
+}

@@ -1,0 +1,25 @@
+//! `c10k plot DIR`: redraws a results folder's views (plots, CSV, README)
+//! from its `results.json` alone.
+
+use std::process::ExitCode;
+
+use clap::Args;
+
+use crate::results_folder;
+
+/// `c10k plot DIR`.
+#[derive(Debug, Args)]
+pub(crate) struct PlotArgs {
+    /// A folder written by `c10k bench` (it must hold results.json).
+    #[arg(value_name = "DIR")]
+    pub(crate) dir: std::path::PathBuf,
+}
+
+/// Redraws the views and prints the plots written.
+pub(crate) fn run(args: &PlotArgs) -> anyhow::Result<ExitCode> {
+    let results = results_folder::read(&args.dir)?;
+    for plot in results_folder::draw(&args.dir, &results)? {
+        println!("{}", plot.display());
+    }
+    Ok(ExitCode::SUCCESS)
+}
