@@ -189,12 +189,14 @@ fn own_executable() -> Result<std::path::PathBuf, String> {
 }
 
 /// Runs the calling thread (and the threads and processes it starts
-/// afterwards) on CPU `cpu` only.
-pub(crate) fn pin_to(cpu: usize) -> Result<(), String> {
+/// afterwards) on `cpus` only.
+pub(crate) fn pin_to(cpus: &[usize]) -> Result<(), String> {
     let mut set = rustix::thread::CpuSet::new();
-    set.set(cpu);
+    for &cpu in cpus {
+        set.set(cpu);
+    }
     rustix::thread::sched_setaffinity(None, &set)
-        .map_err(|e| format!("cannot pin to CPU {cpu}: {e}"))
+        .map_err(|e| format!("cannot pin to CPUs {cpus:?}: {e}"))
 }
 
 /// Lets the calling thread run on every CPU again.

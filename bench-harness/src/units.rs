@@ -106,6 +106,31 @@ pub(crate) fn resolve(text: &str) -> Result<SocketAddr, String> {
         .ok_or_else(|| format!("{text} resolves to no address"))
 }
 
+/// Parses a CPU list as taskset writes it: `0`, `0-3`, `0,2,4-5`.
+pub(crate) fn parse_cpus(text: &str) -> Result<Vec<usize>, String> {
+    let mut cpus = Vec::new();
+    for part in text.split(',') {
+        let cpu = |t: &str| {
+            t.trim()
+                .parse::<usize>()
+                .map_err(|_| format!("'{t}' is not a CPU number"))
+        };
+        match part.split_once('-') {
+            Some((first, last)) => {
+                let (first, last) = (cpu(first)?, cpu(last)?);
+                if last < first {
+                    return Err(format!("'{part}' is not a CPU range"));
+                }
+                cpus.extend(first..=last);
+            }
+            None => cpus.push(cpu(part)?),
+        }
+    }
+    cpus.sort_unstable();
+    cpus.dedup();
+    Ok(cpus)
+}
+
 /// Splits `"16KiB"` into `("16", "KiB")`.
 fn split_unit(text: &str) -> (&str, &str) {
     let text = text.trim();
@@ -137,6 +162,15 @@ mod tests {
         assert_eq!(parse_count("10k"), Ok(10_000));
         assert_eq!(parse_count("250"), Ok(250));
         assert!(parse_count("1.5k").is_err());
+    }
+
+    #[test]
+    fn cpu_lists() {
+        assert_eq!(parse_cpus("0"), Ok(vec![0]));
+        assert_eq!(parse_cpus("0-2,5"), Ok(vec![0, 1, 2, 5]));
+        assert_eq!(parse_cpus("3,1,1"), Ok(vec![1, 3]));
+        assert!(parse_cpus("2-1").is_err());
+        assert!(parse_cpus("x").is_err());
     }
 
     #[test]

@@ -7,11 +7,13 @@ use std::process::{Command, Output};
 use serde_json::Value;
 
 const C10K: &str = env!("CARGO_BIN_EXE_c10k");
-const PLOTS: [&str; 7] = [
+const PLOTS: [&str; 9] = [
     "throughput-64B.svg",
     "latency-p50.svg",
     "latency-p99.svg",
+    "efficiency-4c.svg",
     "latency-vs-rate.svg",
+    "p99-over-time.svg",
     "memory-per-connection.svg",
     "cpu-per-message.svg",
     "time-to-largest.svg",
@@ -42,6 +44,12 @@ fn a_small_matrix_writes_results_csv_readme_and_plots_that_replot_identically() 
         "500",
         "--rate-conns",
         "4",
+        "--efficiency-rates",
+        "500",
+        "--efficiency-conns",
+        "4",
+        "--repeat",
+        "2",
         "-d",
         "0.3",
         "--warmup",
@@ -58,13 +66,34 @@ fn a_small_matrix_writes_results_csv_readme_and_plots_that_replot_identically() 
 
     let record: Value = serde_json::from_str(&read(&dir, "results.json")).unwrap();
     let points = record["points"].as_array().unwrap();
-    assert_eq!(points.len(), 2 * 3, "2 models x (2 closed + 1 open) points");
+    assert_eq!(
+        points.len(),
+        2 * 3 * 2,
+        "2 models x (1 fixed-rate, the open-loop series' own, + 2 closed) x 2 repetitions"
+    );
+    // ABBA: each point's repetitions run the models in alternating order.
+    let first_point: Vec<&str> = points[..4]
+        .iter()
+        .map(|p| p["model"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        first_point,
+        ["epoll-callback", "blocking", "blocking", "epoll-callback"]
+    );
     for point in points {
         let model = point["model"].as_str().unwrap();
         let connections = point["connections"].as_u64().unwrap();
         let outcome = point["outcome"].as_str().unwrap();
+        assert!(point["limited_by"].is_string(), "{point}");
+        let hlog = point["hlog"].as_str().unwrap();
+        assert!(dir.join(hlog).is_file(), "{hlog}");
         if model == "epoll-callback" {
             assert_eq!(outcome, "ok", "{point}");
+            if point["loop"] == "open" {
+                // 500 msg/s over 4 connections is nothing: the server was not saturated.
+                assert_eq!(point["limited_by"], "not-saturated", "{point}");
+                assert_eq!(point["load"]["schedule"]["fell_behind"], false, "{point}");
+            }
             assert!(point["load"]["messages"].as_u64().unwrap() > 0);
             assert!(point["histograms"]["echo"].as_str().unwrap().len() > 10);
             if point["loop"] == "closed" {
@@ -103,7 +132,7 @@ fn a_small_matrix_writes_results_csv_readme_and_plots_that_replot_identically() 
     let mut csv = csv::Reader::from_reader(csv_text.as_bytes());
     let columns = csv.headers().unwrap().len();
     let rows: Vec<csv::StringRecord> = csv.records().map(Result::unwrap).collect();
-    assert_eq!(rows.len(), 6);
+    assert_eq!(rows.len(), 12);
     assert!(rows.iter().all(|row| row.len() == columns));
     assert!(
         rows.iter()
@@ -121,6 +150,12 @@ fn a_small_matrix_writes_results_csv_readme_and_plots_that_replot_identically() 
         "{readme}"
     );
     assert!(readme.contains("by design"));
+    assert!(
+        readme.find("## Efficiency at fixed offered rates") < readme.find("## Closed loop"),
+        "the fixed-rate tables lead: {readme}"
+    );
+    assert!(readme.contains("500 msg/s, 4 conns"), "{readme}");
+    assert!(readme.contains("## What limited each point"), "{readme}");
 
     let drawn: Vec<String> = PLOTS.iter().map(|name| read(&dir, name)).collect();
     for (name, svg) in PLOTS.iter().zip(&drawn) {

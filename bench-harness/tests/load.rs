@@ -85,6 +85,11 @@ fn corrupt_one_byte(bytes: &mut [u8], state: &mut Twist) {
     }
 }
 
+/// Takes 20 ms over every echo: a server that is slow, not busy.
+fn slow_echo(_: &mut [u8], _: &mut Twist) {
+    std::thread::sleep(Duration::from_millis(20));
+}
+
 /// Stalls for 500 ms, once, a second into the connection.
 fn stall_once(_: &mut [u8], state: &mut Twist) {
     if !state.stalled && state.started.elapsed() > Duration::from_secs(1) {
@@ -180,4 +185,95 @@ fn impossible_runs_are_refused_before_they_start() {
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert_eq!(stderr.lines().count(), 1, "{stderr}");
     assert!(stderr.contains("open-file limit"), "{stderr}");
+}
+
+#[test]
+fn a_load_that_cannot_keep_its_schedule_is_flagged_and_one_that_can_is_not() {
+    // One connection, one message in flight, 20 ms per echo: at 200 msg/s
+    // the load can send only every 20 ms, so its sends fall ever later.
+    let addr = test_server(true, slow_echo);
+    let (output, record) = load(addr, &["-c", "1", "-t", "1", "--rate", "200", "-d", "1"]);
+    assert!(output.status.success(), "{output:?}");
+    let record = record.unwrap();
+    let schedule = &results(&record)["schedule"];
+    assert_eq!(schedule["fell_behind"], true, "{schedule}");
+    assert!(
+        schedule["achieved_msgs_per_s"].as_f64().unwrap() < 100.0,
+        "{schedule}"
+    );
+    assert!(
+        schedule["send_lag"]["p99_us"].as_f64().unwrap() > 1_000.0,
+        "{schedule}"
+    );
+    let table = String::from_utf8_lossy(&output.stdout);
+    assert!(table.contains("fell behind its schedule"), "{table}");
+
+    let addr = test_server(true, faithful);
+    let (output, record) = load(addr, &["-c", "2", "-t", "1", "--rate", "200", "-d", "1"]);
+    assert!(output.status.success(), "{output:?}");
+    let record = record.unwrap();
+    let schedule = &results(&record)["schedule"];
+    assert_eq!(schedule["fell_behind"], false, "{schedule}");
+    let achieved = schedule["achieved_msgs_per_s"].as_f64().unwrap();
+    assert!((190.0..=210.0).contains(&achieved), "{schedule}");
+}
+
+#[test]
+fn the_window_counts_by_completion_so_littles_law_holds_at_1000_connections() {
+    let served = common::Served::start(&["epoll-callback"]);
+    let (output, record) = load(served.addr, &["-c", "1000", "-d", "3"]);
+    assert!(output.status.success(), "{output:?}");
+    let results = results(record.as_ref().unwrap());
+    assert_eq!(results["connections_ready"], 1000);
+    // Every connection always has one message out: rate x mean latency = 1000.
+    let ratio = results["littles_law"].as_f64().unwrap();
+    assert!(
+        (ratio - 1.0).abs() <= 0.015,
+        "Little's law ratio {ratio}: {results}"
+    );
+    // The echoes still out when the window closed were awaited, not dropped.
+    assert_eq!(results["unfinished"], 0, "{results}");
+    assert!(results["drained"].as_u64().unwrap() > 0, "{results}");
+}
+
+#[test]
+fn the_interval_log_holds_every_measured_echo_second_by_second() {
+    use hdrhistogram::serialization::Deserializer;
+    use hdrhistogram::serialization::interval_log::{IntervalLogIterator, LogEntry};
+
+    let addr = test_server(true, faithful);
+    let hlog = std::env::temp_dir().join(format!("c10k-hlog-test-{}.hlog", std::process::id()));
+    let hlog_arg = hlog.to_str().unwrap();
+    let (output, record) = load(addr, &["-c", "4", "-d", "2", "--hlog", hlog_arg]);
+    assert!(output.status.success(), "{output:?}");
+    let text = std::fs::read(&hlog).expect("the interval log was written");
+    let _ = std::fs::remove_file(&hlog);
+    assert!(String::from_utf8_lossy(&text).contains("#[StartTime: "));
+    let mut counts = [0u64; 2];
+    let mut seconds = 0;
+    for entry in IntervalLogIterator::new(&text) {
+        let LogEntry::Interval(interval) = entry.expect("a well-formed log") else {
+            continue;
+        };
+        let tag = interval.tag().map(|t| t.as_str().to_string());
+        let slot = match tag.as_deref() {
+            Some("corrected") => 0,
+            Some("uncorrected") => 1,
+            other => panic!("unexpected tag {other:?}"),
+        };
+        let bytes = base64::Engine::decode(
+            &base64::engine::general_purpose::STANDARD,
+            interval.encoded_histogram(),
+        )
+        .unwrap();
+        let histogram: hdrhistogram::Histogram<u64> = Deserializer::new()
+            .deserialize(&mut bytes.as_slice())
+            .unwrap();
+        counts[slot] += histogram.len();
+        seconds += usize::from(slot == 0);
+    }
+    let echo = &results(record.as_ref().unwrap())["latency"]["echo"];
+    assert_eq!(counts[0], echo["count"].as_u64().unwrap());
+    assert_eq!(counts[0], counts[1]);
+    assert!(seconds >= 2, "{seconds} intervals");
 }

@@ -2,14 +2,20 @@
 //! own `c10k serve` process and loaded by the same engine as `c10k load`,
 //! with the server's resources sampled from `/proc` throughout.
 //!
-//! Points run in the order repetition, matrix point, model, so that models
-//! alternate (A B A B) and drift on a shared machine spreads over all of
-//! them. A point that cannot be reached by design (the blocking server at
-//! 1,000 connections) or a server that crashes or hangs is recorded as what
-//! happened, and the matrix goes on.
+//! Points run in the order matrix point, repetition, model, with the models
+//! in alternating order (A B C, then C B A: ABBA), so that drift on a shared
+//! machine, and being first, spread over all of them; an unrecorded machine
+//! warm-up runs before the first point. A point that cannot be reached by
+//! design (the blocking server at 1,000 connections) or a server that
+//! crashes or hangs is recorded as what happened, and the matrix goes on.
+//!
+//! Each point gets a verdict on what limited it ([`results::LimitedBy`]),
+//! from both sides' CPU use during the window and, in the open loop, from
+//! whether the load kept its schedule.
 
 pub(crate) mod results;
 
+use std::path::Path;
 use std::time::Duration;
 
 use indicatif::{MultiProgress, ProgressBar, ProgressStyle};
@@ -21,7 +27,9 @@ use load::{Phase, Settings};
 use process_stats::ProcSample;
 
 use crate::code_size;
-use results::{BenchResults, Loop, ModelInfo, Outcome, Plan, Point, ServerUse};
+use results::{
+    BenchResults, KernelUse, LimitedBy, Loop, ModelInfo, Outcome, Plan, Point, ServerUse,
+};
 
 /// The grace period the bench gives servers (their connections are closed by then).
 const GRACE: Duration = Duration::from_secs(2);
@@ -35,8 +43,21 @@ pub(crate) struct Spec {
     pub(crate) rate: Option<f64>,
 }
 
-/// The points `plan` asks for, in run order (closed loop first).
+/// The points `plan` asks for, in run order: the fixed-rate series first
+/// (the headline), then the closed loop, then the open-loop latency series.
 pub(crate) fn specs(plan: &Plan) -> Vec<Spec> {
+    let size = plan.sizes.iter().copied().min().unwrap_or(64);
+    let open = |connections: usize, rate: f64| Spec {
+        mode: Loop::Open,
+        connections,
+        size,
+        rate: Some(rate),
+    };
+    let efficiency = plan.efficiency_conns.iter().flat_map(|&connections| {
+        plan.efficiency_rates
+            .iter()
+            .map(move |&rate| open(connections, rate))
+    });
     let closed = plan.sizes.iter().flat_map(|&size| {
         plan.conns.iter().map(move |&connections| Spec {
             mode: Loop::Closed,
@@ -45,21 +66,33 @@ pub(crate) fn specs(plan: &Plan) -> Vec<Spec> {
             rate: None,
         })
     });
-    let open = plan.rates.iter().map(|&rate| Spec {
-        mode: Loop::Open,
-        connections: plan.rate_conns,
-        size: plan.sizes.iter().copied().min().unwrap_or(64),
-        rate: Some(rate),
-    });
-    closed.chain(open).collect()
+    let series = plan.rates.iter().map(|&rate| open(plan.rate_conns, rate));
+    let mut specs: Vec<Spec> = Vec::new();
+    for spec in efficiency.chain(closed).chain(series) {
+        if !specs.contains(&spec) {
+            specs.push(spec);
+        }
+    }
+    specs
 }
 
-/// Runs the whole matrix.
+/// The models in the order repetition `repetition` runs them: forward, then
+/// backward, then forward (ABBA).
+pub(crate) fn abba<'a>(models: &[&'a Model], repetition: usize) -> Vec<&'a Model> {
+    let mut order = models.to_vec();
+    if repetition % 2 == 1 {
+        order.reverse();
+    }
+    order
+}
+
+/// Runs the whole matrix; interval logs go to `out/hlog/`.
 pub(crate) fn run(
     plan: Plan,
     models: &[&'static Model],
     command: String,
     show_progress: bool,
+    out: &Path,
 ) -> BenchResults {
     let _ = rlimit::increase_nofile_limit(u64::MAX);
     let specs = specs(&plan);
@@ -77,10 +110,30 @@ pub(crate) fn run(
     );
     overall.set_prefix("matrix");
     let largest = plan.conns.iter().copied().max().unwrap_or(0);
+    if let Some(first) = models.first().filter(|_| plan.machine_warmup_s > 0.0) {
+        overall.set_message(format!(
+            "machine warm-up with {} (not recorded)",
+            first.name
+        ));
+        let warm = Plan {
+            duration_s: plan.machine_warmup_s,
+            warmup_s: 0.0,
+            ..plan.clone()
+        };
+        let spec = Spec {
+            mode: Loop::Closed,
+            connections: 100,
+            size: plan.sizes.iter().copied().min().unwrap_or(64),
+            rate: None,
+        };
+        let _ = run_point(&warm, first, spec, false, 0, &multi, None);
+    }
+    let hlogs = out.join("hlog");
+    let hlogs = std::fs::create_dir_all(&hlogs).ok().map(|()| hlogs);
     let mut points = Vec::with_capacity(total);
-    for repetition in 0..plan.repeat {
-        for spec in &specs {
-            for model in models {
+    for spec in &specs {
+        for repetition in 0..plan.repeat {
+            for model in abba(models, repetition) {
                 overall.set_message(format!(
                     "{} {:?} c={} s={}{}",
                     model.name,
@@ -90,7 +143,15 @@ pub(crate) fn run(
                     spec.rate.map_or(String::new(), |r| format!(" rate={r}"))
                 ));
                 let hold = spec.mode == Loop::Closed && spec.connections == largest;
-                let point = run_point(&plan, model, *spec, hold, repetition, &multi);
+                let point = run_point(
+                    &plan,
+                    model,
+                    *spec,
+                    hold,
+                    repetition,
+                    &multi,
+                    hlogs.as_deref(),
+                );
                 points.push(point);
                 overall.inc(1);
             }
@@ -138,6 +199,7 @@ fn run_point(
     hold: bool,
     repetition: usize,
     multi: &MultiProgress,
+    hlogs: Option<&Path>,
 ) -> Point {
     let mut point = Point {
         model: model.name.into(),
@@ -151,6 +213,11 @@ fn run_point(
         load: None,
         histograms: None,
         server: None,
+        limited_by: None,
+        server_cpu_share: None,
+        load_cpu_share: None,
+        kernel: None,
+        hlog: None,
     };
     if let Err(why) = (model.available)() {
         point.outcome = Outcome::Unavailable;
@@ -158,18 +225,17 @@ fn run_point(
         return point;
     }
     let cores = model::config::cores();
-    // The server starts on CPU 0 (its threads inherit that), the load runs on CPU 1.
-    if plan.pin
-        && cores >= 2
-        && let Err(why) = server_process::pin_to(0)
+    // The server starts on its CPUs (its threads inherit them), the load runs on its own.
+    if plan.pinned()
+        && let Err(why) = server_process::pin_to(&plan.server_cpus)
     {
         point.note = Some(why);
         return point;
     }
     let started =
         ServerProcess::start(model.name, &["--grace".into(), GRACE.as_secs().to_string()]);
-    if plan.pin && cores >= 2 {
-        let _ = server_process::pin_to(1);
+    if plan.pinned() {
+        let _ = server_process::pin_to(&plan.load_cpus);
     }
     let mut server = match started {
         Ok(server) => server,
@@ -199,23 +265,36 @@ fn run_point(
             Duration::ZERO
         },
         size: spec.size,
-        threads: if plan.pin { 1 } else { cores }.min(spec.connections),
+        threads: if plan.pinned() {
+            plan.load_cpus.len()
+        } else {
+            cores
+        }
+        .min(spec.connections),
         rate: spec.rate,
         source_addrs: Vec::new(),
     };
     let sampler = Sampler::start(server.pid());
     let mut phases: Vec<(Phase, Option<ProcSample>)> = Vec::new();
+    let kernel_before = process_stats::kernel_memory();
+    let mut kernel_connected = None;
     let report = load::run_observed(settings, Some(multi), &mut |phase| {
+        if phase == Phase::Warmup {
+            kernel_connected = process_stats::kernel_memory();
+        }
         phases.push((phase, server.sample()));
     });
     let peaks = sampler.stop();
+    if let (Some(before), Some(connected)) = (kernel_before, kernel_connected) {
+        point.kernel = Some(KernelUse { before, connected });
+    }
     for (phase, sample) in phases {
         match phase {
             Phase::Warmup => usage.connected = sample,
             Phase::Measure => usage.measured = sample, // replaced below by the end sample
-            Phase::Hold => {
+            Phase::Drain => {
                 if let (Some(start), Some(end)) = (usage.measured, sample) {
-                    usage.cpu_s = Some(end.cpu_s() - start.cpu_s());
+                    usage.cpu_s = Some(end.cpu_since(&start));
                     usage.voluntary_switches = Some(
                         end.voluntary_switches
                             .saturating_sub(start.voluntary_switches),
@@ -248,10 +327,34 @@ fn run_point(
             point.note = Some(format!("the load run failed: {err}"));
         }
         Ok(report) => {
+            if let Some(dir) = hlogs {
+                point.hlog = write_hlog(dir, &point, &report.intervals);
+            }
             point.histograms = Some(report.histograms);
             let results = report.results;
             if let Some(cpu) = usage.cpu_s.filter(|_| results.messages > 0) {
                 usage.cpu_us_per_message = Some(cpu * 1e6 / results.messages as f64);
+            }
+            let (server_cpus, load_cpus) = if plan.pinned() {
+                (plan.server_cpus.len(), plan.load_cpus.len())
+            } else {
+                (cores, cores)
+            };
+            let share = |cpu: f64, cpus: usize| cpu / (results.measured_s * cpus as f64).max(1e-9);
+            point.server_cpu_share = usage.cpu_s.map(|cpu| share(cpu, server_cpus));
+            point.load_cpu_share = results.load_cpu_s.map(|cpu| share(cpu, load_cpus));
+            if let (Some(server_share), Some(load_share)) =
+                (point.server_cpu_share, point.load_cpu_share)
+            {
+                let fell_behind = results.schedule.as_ref().is_some_and(|s| s.fell_behind);
+                // Unpinned, both sides share every core: together they are the machine.
+                point.limited_by = Some(if plan.pinned() {
+                    LimitedBy::judge(server_share, load_share, fell_behind)
+                } else if server_share + load_share >= LimitedBy::BUSY {
+                    LimitedBy::Both
+                } else {
+                    LimitedBy::judge(server_share, load_share, fell_behind)
+                });
             }
             point.outcome = if results.messages == 0 {
                 Outcome::NoTraffic
@@ -282,9 +385,30 @@ fn run_point(
 }
 
 fn unpin_after(plan: &Plan, cores: usize) {
-    if plan.pin {
+    if plan.pinned() {
         server_process::unpin(cores);
     }
+}
+
+/// Writes a point's interval log into `dir`; returns its path relative to
+/// the results folder.
+fn write_hlog(dir: &Path, point: &Point, intervals: &load::report::IntervalLog) -> Option<String> {
+    let name = format!(
+        "{}-{}-{}c-{}B{}-r{}.hlog",
+        point.model,
+        match point.mode {
+            Loop::Closed => "closed",
+            Loop::Open => "open",
+        },
+        point.connections,
+        point.size,
+        point.rate.map_or(String::new(), |r| format!("-{r}mps")),
+        point.repetition + 1
+    );
+    let mut log = Vec::new();
+    intervals.write(&mut log).ok()?;
+    std::fs::write(dir.join(&name), log).ok()?;
+    Some(format!("hlog/{name}"))
 }
 
 /// One sentence on what fell short at a point.
@@ -321,7 +445,7 @@ impl Sampler {
         let thread = std::thread::spawn(move || {
             let mut peak = ProcSample::default();
             loop {
-                if let Some(now) = process_stats::sample(pid) {
+                if let Some(now) = process_stats::footprint(pid) {
                     peak.rss_kib = peak.rss_kib.max(now.rss_kib);
                     peak.threads = peak.threads.max(now.threads);
                     peak.fds = peak.fds.max(now.fds);
@@ -377,10 +501,30 @@ mod tests {
             connect_timeout_s: 1.0,
             repeat: 1,
             pin: false,
+            efficiency_rates: vec![1000.0, 2000.0],
+            efficiency_conns: vec![10, 100],
+            server_cpus: Vec::new(),
+            load_cpus: Vec::new(),
+            machine_warmup_s: 0.0,
         };
         let specs = specs(&plan);
-        assert_eq!(specs.len(), 5);
-        assert_eq!(specs[4].mode, Loop::Open);
-        assert_eq!(specs[4].size, 64);
+        // 4 fixed-rate + 4 closed + 1 open, the open one already among the fixed-rate ones.
+        assert_eq!(specs.len(), 8);
+        assert!(
+            specs[..4]
+                .iter()
+                .all(|s| s.mode == Loop::Open && s.size == 64)
+        );
+        assert_eq!(specs[4].mode, Loop::Closed);
+        assert_eq!(specs[7].connections, 10);
+    }
+
+    #[test]
+    fn repetitions_alternate_the_order_of_models() {
+        let models: Vec<&Model> = crate::models::MODELS.iter().take(3).collect();
+        let names = |r| abba(&models, r).iter().map(|m| m.name).collect::<Vec<_>>();
+        assert_eq!(names(0), ["blocking", "thread-per-conn", "thread-pool"]);
+        assert_eq!(names(1), ["thread-pool", "thread-per-conn", "blocking"]);
+        assert_eq!(names(2), names(0));
     }
 }

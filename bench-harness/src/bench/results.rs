@@ -8,10 +8,11 @@ use serde::{Deserialize, Serialize};
 
 use load::machine::Machine;
 use load::report::{EncodedHistograms, Results};
-use process_stats::ProcSample;
+use process_stats::{KernelMemory, ProcSample};
 
-/// Bumped when a field changes meaning.
-pub(crate) const SCHEMA: u32 = 1;
+/// Bumped when a field changes meaning. 2: the window counts echoes by
+/// completion time, points carry a verdict, the plan fixed-rate points and CPU sets.
+pub(crate) const SCHEMA: u32 = 2;
 
 /// Everything one `c10k bench` run recorded.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -52,6 +53,29 @@ pub(crate) struct Plan {
     pub(crate) connect_timeout_s: f64,
     pub(crate) repeat: usize,
     pub(crate) pin: bool,
+    /// The fixed-rate efficiency series: open-loop points at each of these
+    /// offered rates over each of `efficiency_conns` connections.
+    #[serde(default)]
+    pub(crate) efficiency_rates: Vec<f64>,
+    #[serde(default)]
+    pub(crate) efficiency_conns: Vec<usize>,
+    /// The CPUs the server runs on (empty: unpinned).
+    #[serde(default)]
+    pub(crate) server_cpus: Vec<usize>,
+    /// The CPUs the load runs on (empty: unpinned).
+    #[serde(default)]
+    pub(crate) load_cpus: Vec<usize>,
+    /// Unrecorded traffic before the first point, so that the first model
+    /// measured does not pay for a cold machine.
+    #[serde(default)]
+    pub(crate) machine_warmup_s: f64,
+}
+
+impl Plan {
+    /// Whether both sides run on CPUs of their own.
+    pub(crate) fn pinned(&self) -> bool {
+        !self.server_cpus.is_empty() && !self.load_cpus.is_empty()
+    }
 }
 
 /// A model as it entered the run.
@@ -116,6 +140,78 @@ pub(crate) struct Point {
     /// The load's histograms, as `c10k load --json` encodes them.
     pub(crate) histograms: Option<EncodedHistograms>,
     pub(crate) server: Option<ServerUse>,
+    /// What limited the point, from both sides' CPU use and the open loop's schedule.
+    #[serde(default)]
+    pub(crate) limited_by: Option<LimitedBy>,
+    /// The share of the server's CPUs it kept busy during the window.
+    #[serde(default)]
+    pub(crate) server_cpu_share: Option<f64>,
+    /// The share of the load's CPUs it kept busy during the window.
+    #[serde(default)]
+    pub(crate) load_cpu_share: Option<f64>,
+    /// The kernel's memory, machine-wide, before connecting and with every
+    /// connection open (both ends of each connection live on this machine).
+    #[serde(default)]
+    pub(crate) kernel: Option<KernelUse>,
+    /// The point's HdrHistogram interval log, relative to the results folder.
+    #[serde(default)]
+    pub(crate) hlog: Option<String>,
+}
+
+/// What limited a point.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub(crate) enum LimitedBy {
+    /// The server kept its CPUs busy and the load did not: a figure about the server.
+    ServerBound,
+    /// The load kept its CPUs busy (or fell behind its schedule) and the
+    /// server did not: a figure about the load generator.
+    LoadBound,
+    /// Both sides were busy: the figure ranks neither alone.
+    Both,
+    /// Neither side was busy: the offered load was met (fixed rates), or
+    /// latency, not CPU, bounded the point (one connection, a bounded model).
+    NotSaturated,
+}
+
+impl LimitedBy {
+    /// A side whose CPU share reaches this is busy.
+    pub(crate) const BUSY: f64 = 0.85;
+
+    /// The verdict from each side's CPU share of its own CPUs, and for the
+    /// open loop whether the load fell behind its schedule.
+    pub(crate) fn judge(server_share: f64, load_share: f64, fell_behind: bool) -> LimitedBy {
+        let server_busy = server_share >= Self::BUSY;
+        let load_busy = load_share >= Self::BUSY || fell_behind;
+        match (server_busy, load_busy) {
+            (true, true) => LimitedBy::Both,
+            (true, false) => LimitedBy::ServerBound,
+            (false, true) => LimitedBy::LoadBound,
+            (false, false) => LimitedBy::NotSaturated,
+        }
+    }
+
+    /// Whether the figure says more about the load generator than the server.
+    pub(crate) fn involves_load(self) -> bool {
+        matches!(self, LimitedBy::LoadBound | LimitedBy::Both)
+    }
+
+    /// For tables.
+    pub(crate) fn label(self) -> &'static str {
+        match self {
+            LimitedBy::ServerBound => "server-bound",
+            LimitedBy::LoadBound => "load-bound",
+            LimitedBy::Both => "both",
+            LimitedBy::NotSaturated => "not saturated",
+        }
+    }
+}
+
+/// The kernel's memory around a point's ramp.
+#[derive(Debug, Clone, Copy, Default, Serialize, Deserialize)]
+pub(crate) struct KernelUse {
+    pub(crate) before: KernelMemory,
+    pub(crate) connected: KernelMemory,
 }
 
 /// The server's resources during a point.
@@ -154,10 +250,16 @@ pub(crate) struct ModelSummary {
     pub(crate) p99_us_at_rate_conns: Option<f64>,
     /// Server CPU microseconds per message at that point.
     pub(crate) cpu_us_per_message: Option<f64>,
-    /// Slope of server RSS against open connections, across the closed-loop points.
+    /// Whether the point the peak came from was limited by the load as well.
+    pub(crate) peak_involves_load: bool,
+    /// Slope of user-space RSS against open connections, across the closed-loop points.
     pub(crate) bytes_per_connection: Option<f64>,
-    /// RSS per idle connection after the hold at the largest point.
+    /// User-space RSS per idle connection after the hold at the largest point.
     pub(crate) idle_bytes_per_connection: Option<f64>,
+    /// Kernel memory (stacks, unreclaimable slab, TCP buffers) per
+    /// connection at the largest point: a machine-wide estimate that
+    /// includes the load's end of each connection.
+    pub(crate) kernel_bytes_per_connection: Option<f64>,
     /// Seconds from the first connect to the last handshake at the largest point, if all were served.
     pub(crate) time_to_largest_s: Option<f64>,
     /// Connections served at the largest point.
@@ -216,6 +318,39 @@ impl BenchResults {
         groups
     }
 
+    /// The repetitions of one point.
+    pub(crate) fn repetitions(
+        &self,
+        model: &str,
+        mode: Loop,
+        connections: usize,
+        size: usize,
+        rate: Option<f64>,
+    ) -> Vec<&Point> {
+        let key = (
+            model.to_string(),
+            mode,
+            connections,
+            size,
+            rate.map(|r| r.to_bits()),
+        );
+        self.grouped().remove(&key).unwrap_or_default()
+    }
+
+    /// The fixed-rate points, `(rate, connections)`, in plan order.
+    pub(crate) fn efficiency_points(&self) -> Vec<(f64, usize)> {
+        self.plan
+            .efficiency_conns
+            .iter()
+            .flat_map(|&conns| {
+                self.plan
+                    .efficiency_rates
+                    .iter()
+                    .map(move |&rate| (rate, conns))
+            })
+            .collect()
+    }
+
     /// The spread of `figure` over the repetitions of one point.
     pub(crate) fn spread(
         &self,
@@ -263,9 +398,13 @@ impl BenchResults {
             .iter()
             .map(|info| {
                 let name = info.name.as_str();
+                // Only where every connection was served: a bounded model
+                // serving 8 of 100 is not running the point's workload.
                 let throughput = |conns: usize| {
-                    self.spread(name, Loop::Closed, conns, size, None, msgs_per_s)
-                        .map(|s| s.median)
+                    self.spread(name, Loop::Closed, conns, size, None, |p| {
+                        fully_served(p).then(|| msgs_per_s(p)).flatten()
+                    })
+                    .map(|s| s.median)
                 };
                 let peak = self
                     .plan
@@ -287,11 +426,31 @@ impl BenchResults {
                     p.load.as_ref().map(|l| l.connections_ready as f64)
                 });
                 let all_served = largest_point.is_some_and(|s| s.min as usize == largest);
+                let peak_involves_load = peak.is_some_and(|(_, conns)| {
+                    self.repetitions(name, Loop::Closed, conns, size, None)
+                        .iter()
+                        .any(|p| p.limited_by.is_some_and(LimitedBy::involves_load))
+                });
+                let kernel_bytes_per_connection = all_served
+                    .then(|| {
+                        self.spread(
+                            name,
+                            Loop::Closed,
+                            largest,
+                            size,
+                            None,
+                            kernel_bytes_per_connection,
+                        )
+                    })
+                    .flatten()
+                    .map(|s| s.median);
                 ModelSummary {
                     model: name.to_string(),
                     code_lines: info.code_lines,
                     shared_lines: info.shared_lines,
                     peak_msgs_per_s: peak,
+                    peak_involves_load,
+                    kernel_bytes_per_connection,
                     p99_us_at_rate_conns: at_rate_conns(p99_us),
                     cpu_us_per_message: at_rate_conns(|p| p.server.as_ref()?.cpu_us_per_message),
                     bytes_per_connection: self.rss_slope(name, size),
@@ -359,6 +518,37 @@ impl BenchResults {
     }
 }
 
+/// Whether every connection asked for was served at a point.
+pub(crate) fn fully_served(point: &Point) -> bool {
+    point
+        .load
+        .as_ref()
+        .is_some_and(|l| l.connections_ready == point.connections)
+}
+
+/// Kernel memory per open connection at a point, in bytes (machine-wide).
+pub(crate) fn kernel_bytes_per_connection(point: &Point) -> Option<f64> {
+    let kernel = point.kernel?;
+    let ready = point.load.as_ref()?.connections_ready;
+    let grown = kernel.connected.total_kib() as f64 - kernel.before.total_kib() as f64;
+    (ready > 0).then(|| grown * 1024.0 / ready as f64)
+}
+
+/// Server CPU microseconds per message of a point.
+pub(crate) fn cpu_us_per_message(point: &Point) -> Option<f64> {
+    point.server.as_ref()?.cpu_us_per_message
+}
+
+/// p99.9 echo latency of a point, in microseconds.
+pub(crate) fn p99_9_us(point: &Point) -> Option<f64> {
+    Some(point.load.as_ref()?.latency.echo.as_ref()?.p99_9_us)
+}
+
+/// The rate the open loop actually offered (sends per second in the window).
+pub(crate) fn achieved_rate(point: &Point) -> Option<f64> {
+    Some(point.load.as_ref()?.schedule.as_ref()?.achieved_msgs_per_s)
+}
+
 /// Closed- or open-loop messages per second of a point.
 pub(crate) fn msgs_per_s(point: &Point) -> Option<f64> {
     point
@@ -385,4 +575,33 @@ pub(crate) fn idle_bytes_per_connection(point: &Point) -> Option<f64> {
     let ready = point.load.as_ref()?.connections_ready;
     (ready > 0)
         .then(|| (held.rss_kib as f64 - server.baseline.rss_kib as f64) * 1024.0 / ready as f64)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_verdict_names_the_busy_side() {
+        use LimitedBy::*;
+        assert_eq!(LimitedBy::judge(0.99, 0.40, false), ServerBound);
+        assert_eq!(LimitedBy::judge(0.50, 0.97, false), LoadBound);
+        assert_eq!(LimitedBy::judge(0.95, 0.96, false), Both);
+        assert_eq!(LimitedBy::judge(0.20, 0.25, false), NotSaturated);
+        // A load that fell behind its schedule limited the point, busy or not.
+        assert_eq!(LimitedBy::judge(0.20, 0.25, true), LoadBound);
+        assert_eq!(LimitedBy::judge(0.90, 0.25, true), Both);
+        // The threshold itself counts as busy.
+        assert_eq!(LimitedBy::judge(LimitedBy::BUSY, 0.0, false), ServerBound);
+        assert!(Both.involves_load() && LoadBound.involves_load());
+        assert!(!ServerBound.involves_load() && !NotSaturated.involves_load());
+    }
+
+    #[test]
+    fn the_spread_is_the_median_and_range_of_finite_values() {
+        let spread = Spread::of(vec![3.0, 1.0, f64::NAN, 2.0]).unwrap();
+        assert_eq!((spread.median, spread.min, spread.max), (2.0, 1.0, 3.0));
+        assert_eq!(Spread::of(vec![1.0, 4.0]).unwrap().median, 2.5);
+        assert!(Spread::of(vec![]).is_none());
+    }
 }

@@ -9,7 +9,7 @@ use clap::Args;
 use model::Model;
 
 use crate::bad_input::bad_input;
-use crate::bench::results::{BenchResults, Plan};
+use crate::bench::results::Plan;
 use crate::units::{self, positive_bytes, positive_count, positive_rate};
 use crate::{bench, models, results_folder};
 
@@ -60,9 +60,26 @@ pub(crate) struct BenchArgs {
     #[arg(long, value_name = "N", value_parser = positive_count)]
     pub(crate) repeat: Option<usize>,
 
-    /// Server on CPU 0, load on CPU 1, so that models get equal CPU.
-    #[arg(long)]
+    /// Server on CPU 0, load on CPU 1, so that models get equal CPU
+    /// (short for `--server-cpus 0 --load-cpus 1`).
+    #[arg(long, conflicts_with_all = ["server_cpus", "load_cpus"])]
     pub(crate) pin: bool,
+
+    /// The CPUs the server runs on: `0`, `0-3`, `0,2` (with --load-cpus).
+    #[arg(long, value_name = "LIST", value_parser = units::parse_cpus, requires = "load_cpus")]
+    pub(crate) server_cpus: Option<Vec<usize>>,
+
+    /// The CPUs the load runs on (with --server-cpus).
+    #[arg(long, value_name = "LIST", value_parser = units::parse_cpus, requires = "server_cpus")]
+    pub(crate) load_cpus: Option<Vec<usize>>,
+
+    /// Offered rates of the fixed-rate efficiency series [default: the preset's].
+    #[arg(long, value_name = "R,R", value_delimiter = ',', value_parser = positive_rate)]
+    pub(crate) efficiency_rates: Vec<f64>,
+
+    /// Connection counts of the fixed-rate efficiency series [default: the preset's].
+    #[arg(long, value_name = "N,N", value_delimiter = ',', value_parser = positive_count)]
+    pub(crate) efficiency_conns: Vec<usize>,
 
     /// Output folder [default: results/<date>-<host>].
     #[arg(long, value_name = "DIR")]
@@ -86,30 +103,50 @@ fn plan(args: &BenchArgs) -> Plan {
     let seconds = |given: Option<Duration>, quick: f64, full_value: f64| {
         given.map_or(if full { full_value } else { quick }, |d| d.as_secs_f64())
     };
+    let rates = |given: &[f64], quick: &[f64], full_value: &[f64]| {
+        if !given.is_empty() {
+            given.to_vec()
+        } else if full {
+            full_value.to_vec()
+        } else {
+            quick.to_vec()
+        }
+    };
+    let (server_cpus, load_cpus) = match (&args.server_cpus, &args.load_cpus) {
+        (Some(server), Some(load)) => (server.clone(), load.clone()),
+        _ if args.pin => (vec![0], vec![1]),
+        _ => (Vec::new(), Vec::new()),
+    };
     Plan {
         conns: pick(
             &args.conns,
             if full {
-                &[1, 10, 100, 1000, 10_000]
+                &[10, 100, 1000, 10_000]
             } else {
-                &[10, 100, 1000]
+                &[100, 1000]
             },
         ),
         sizes: pick(&args.sizes, if full { &[64, 4096] } else { &[64] }),
-        rates: if !args.rates.is_empty() {
-            args.rates.clone()
-        } else if full {
-            vec![1_000.0, 5_000.0, 20_000.0, 50_000.0, 100_000.0]
-        } else {
-            vec![2_000.0, 10_000.0, 40_000.0]
-        },
+        rates: rates(
+            &args.rates,
+            &[5_000.0, 20_000.0],
+            &[2_000.0, 20_000.0, 50_000.0, 100_000.0],
+        ),
         rate_conns: args.rate_conns.unwrap_or(100),
-        duration_s: seconds(args.duration, 2.0, 5.0),
+        efficiency_rates: rates(&args.efficiency_rates, &[20_000.0], &[20_000.0, 50_000.0]),
+        efficiency_conns: pick(
+            &args.efficiency_conns,
+            if full { &[100, 1000] } else { &[100] },
+        ),
+        duration_s: seconds(args.duration, 1.0, 3.0),
         warmup_s: seconds(args.warmup, 0.5, 1.0),
         hold_s: seconds(args.hold, 1.0, 2.0),
         connect_timeout_s: seconds(args.connect_timeout, 3.0, 5.0),
-        repeat: args.repeat.unwrap_or(1),
-        pin: args.pin,
+        repeat: args.repeat.unwrap_or(3),
+        pin: !server_cpus.is_empty(),
+        server_cpus,
+        load_cpus,
+        machine_warmup_s: if full { 3.0 } else { 1.0 },
     }
 }
 
@@ -136,8 +173,28 @@ fn chosen_models(args: &BenchArgs) -> anyhow::Result<Vec<&'static Model>> {
 pub(crate) fn run(args: &BenchArgs) -> anyhow::Result<ExitCode> {
     let plan = plan(args);
     let models = chosen_models(args)?;
-    if plan.pin && model::config::cores() < 2 {
+    let cores = model::config::cores();
+    if args.pin && cores < 2 {
         return Err(bad_input("--pin needs two cores, this machine has one"));
+    }
+    if let Some(cpu) = plan
+        .server_cpus
+        .iter()
+        .chain(&plan.load_cpus)
+        .find(|&&cpu| cpu >= cores)
+    {
+        return Err(bad_input(format!(
+            "there is no CPU {cpu}: this machine has {cores}"
+        )));
+    }
+    if plan
+        .server_cpus
+        .iter()
+        .any(|cpu| plan.load_cpus.contains(cpu))
+    {
+        return Err(bad_input(
+            "--server-cpus and --load-cpus must not share a CPU",
+        ));
     }
     let command = std::iter::once("c10k".to_string())
         .chain(std::env::args().skip(1))
@@ -151,20 +208,21 @@ pub(crate) fn run(args: &BenchArgs) -> anyhow::Result<ExitCode> {
         plan.repeat,
         (estimate.as_secs() / 60).max(1)
     );
-    let results = bench::run(plan, &models, command, !args.quiet);
     let dir = match &args.out {
         Some(dir) => dir.clone(),
-        None => unused(default_dir(&results)),
+        None => unused(default_dir(&bench::today(), &load::machine::describe())),
     };
+    std::fs::create_dir_all(&dir)
+        .map_err(|err| bad_input(format!("cannot create {}: {err}", dir.display())))?;
+    let results = bench::run(plan, &models, command, !args.quiet, &dir);
     results_folder::write(&dir, &results)?;
     println!("results in {}", dir.display());
     Ok(ExitCode::SUCCESS)
 }
 
 /// `results/<date>-<cores>core-<cpu>`.
-fn default_dir(results: &BenchResults) -> PathBuf {
-    let cpu: String = results
-        .machine
+fn default_dir(date: &str, machine: &load::machine::Machine) -> PathBuf {
+    let cpu: String = machine
         .cpu
         .to_lowercase()
         .chars()
@@ -176,10 +234,7 @@ fn default_dir(results: &BenchResults) -> PathBuf {
         .take(3)
         .collect::<Vec<_>>()
         .join("-");
-    PathBuf::from("results").join(format!(
-        "{}-{}core-{cpu}",
-        results.date, results.machine.cores
-    ))
+    PathBuf::from("results").join(format!("{date}-{}core-{cpu}", machine.cores))
 }
 
 /// `dir`, or `dir-2`, `dir-3`, ... if it exists: a default folder never

@@ -69,6 +69,11 @@ pub(crate) struct LoadArgs {
     #[arg(long, value_name = "FILE")]
     pub(crate) json: Option<std::path::PathBuf>,
 
+    /// Also write the echo latency as an HdrHistogram interval log to FILE:
+    /// one interval per second, tagged corrected and uncorrected.
+    #[arg(long, value_name = "FILE")]
+    pub(crate) hlog: Option<std::path::PathBuf>,
+
     /// No progress bar.
     #[arg(short = 'q', long)]
     pub(crate) quiet: bool,
@@ -132,6 +137,11 @@ fn measure(settings: Settings, args: &LoadArgs) -> anyhow::Result<Report> {
         let json = serde_json::to_string_pretty(&report)?;
         std::fs::write(path, json + "\n")
             .with_context(|| format!("cannot write {}", path.display()))?;
+    }
+    if let Some(path) = &args.hlog {
+        let mut log = Vec::new();
+        report.intervals.write(&mut log)?;
+        std::fs::write(path, log).with_context(|| format!("cannot write {}", path.display()))?;
     }
     Ok(report)
 }

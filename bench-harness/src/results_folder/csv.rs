@@ -1,9 +1,9 @@
 //! `results.csv`: one row per point, for spreadsheets and scripts.
 
-use crate::bench::results::{BenchResults, Loop};
+use crate::bench::results::{self, BenchResults, Loop};
 
 /// The header row.
-const COLUMNS: [&str; 22] = [
+const COLUMNS: [&str; 30] = [
     "model",
     "loop",
     "connections",
@@ -25,6 +25,14 @@ const COLUMNS: [&str; 22] = [
     "server_peak_threads",
     "server_peak_fds",
     "ramp_s",
+    "limited_by",
+    "server_cpu_share",
+    "load_cpu_share",
+    "achieved_msgs_per_s",
+    "send_lag_p99_us",
+    "drained",
+    "unfinished",
+    "littles_law",
     "note",
 ];
 
@@ -64,6 +72,20 @@ pub(super) fn table(results: &BenchResults) -> anyhow::Result<String> {
             opt(server.map(|s| s.peak_threads)),
             opt(server.map(|s| s.peak_fds)),
             opt(load.and_then(|l| l.ramp_s)),
+            p.limited_by
+                .map_or(String::new(), |v| v.label().to_string()),
+            opt(p.server_cpu_share.map(|v| (v * 1000.0).round() / 1000.0)),
+            opt(p.load_cpu_share.map(|v| (v * 1000.0).round() / 1000.0)),
+            opt(results::achieved_rate(p).map(f64::round)),
+            opt(load
+                .and_then(|l| l.schedule.as_ref())
+                .and_then(|s| s.send_lag.as_ref())
+                .map(|lag| lag.p99_us)),
+            opt(load.map(|l| l.drained)),
+            opt(load.map(|l| l.unfinished)),
+            opt(load
+                .and_then(|l| l.littles_law)
+                .map(|v| (v * 1000.0).round() / 1000.0)),
             p.note.clone().unwrap_or_default(),
         ])?;
     }

@@ -2,8 +2,10 @@
 //! to the SVG viewer's fonts, so no font files are needed to draw them.
 //!
 //! Every model keeps its colour in every plot (its place in the run's model
-//! list), legends sit beside the plot area rather than on it, and a hollow
-//! marker is a point where not every connection was served.
+//! list), legends sit beside the plot area rather than on it. Lines join
+//! medians over repetitions, with a bar from the smallest to the largest; a
+//! hollow marker is a point where not every connection was served, a cross
+//! one the load generator limited too (load-bound, or both sides busy).
 
 use std::path::{Path, PathBuf};
 
@@ -12,7 +14,7 @@ use plotters::coord::ranged1d::{AsRangedCoord, ValueFormatter};
 use plotters::prelude::*;
 
 use super::numbers::short_number;
-use crate::bench::results::{self, BenchResults, Loop, ModelSummary, Outcome, Point};
+use crate::bench::results::{self, BenchResults, Loop, ModelSummary, Outcome, Point, Spread};
 
 const WIDTH: u32 = 960;
 const HEIGHT: u32 = 540;
@@ -32,11 +34,23 @@ const COLOURS: [RGBColor; 10] = [
     RGBColor(68, 170, 153),
 ];
 
-/// One model's line: its place in the model list (its colour) and its
-/// points `(x, y, every connection served)`.
+/// One model's line: its place in the model list (its colour) and its points.
 struct Line {
     model: usize,
-    points: Vec<(f64, f64, bool)>,
+    points: Vec<Dot>,
+}
+
+/// One point of a line: the median over repetitions and how it was limited.
+#[derive(Clone, Copy)]
+struct Dot {
+    x: f64,
+    y: f64,
+    /// The smallest and largest value over repetitions.
+    range: (f64, f64),
+    /// Every connection was served.
+    complete: bool,
+    /// The load generator limited the point too.
+    load_bound: bool,
 }
 
 /// A bar chart of one per-model figure.
@@ -73,16 +87,30 @@ pub(crate) fn render(dir: &Path, results: &BenchResults) -> anyhow::Result<Vec<P
         connection_series(&file, results, size, figure)?;
         written.push(file);
     }
+    for &conns in &results.plan.efficiency_conns {
+        let file = dir.join(format!("efficiency-{conns}c.svg"));
+        efficiency(&file, results, conns)?;
+        written.push(file);
+    }
     if !results.plan.rates.is_empty() {
         let file = dir.join("latency-vs-rate.svg");
         knee(&file, results)?;
+        written.push(file);
+    }
+    if results.points.iter().any(|p| {
+        p.load
+            .as_ref()
+            .is_some_and(|l| !l.p99_by_second_us.is_empty())
+    }) {
+        let file = dir.join("p99-over-time.svg");
+        over_time(&file, results)?;
         written.push(file);
     }
     let summaries = results.summaries();
     let bars = [
         Bars {
             file: "memory-per-connection.svg",
-            title: "Server RSS per idle connection",
+            title: "Server user-space RSS per idle connection",
             unit: "bytes per connection",
             figure: |s| s.idle_bytes_per_connection.or(s.bytes_per_connection),
         },
@@ -170,7 +198,9 @@ fn connection_series(
     )
 }
 
-/// p99 latency against the offered rate (open loop): where the knee is.
+/// p99 latency against the rate the load actually offered (open loop):
+/// where the knee is. A point whose load fell behind sits left of where it
+/// was asked to be, and is crossed.
 fn knee(file: &Path, results: &BenchResults) -> anyhow::Result<()> {
     let (connections, size) = (results.plan.rate_conns, results.base_size());
     let at: Vec<At> = results
@@ -185,7 +215,22 @@ fn knee(file: &Path, results: &BenchResults) -> anyhow::Result<()> {
             rate: Some(rate),
         })
         .collect();
-    let lines = lines(results, &at, results::p99_us);
+    let mut lines = lines(results, &at, results::p99_us);
+    for line in &mut lines {
+        let name = &results.models[line.model].name;
+        for (dot, a) in line.points.iter_mut().zip(&at) {
+            if let Some(achieved) = results.spread(
+                name,
+                a.mode,
+                a.connections,
+                a.size,
+                a.rate,
+                results::achieved_rate,
+            ) {
+                dot.x = achieved.median.max(1.0);
+            }
+        }
+    }
     let title = format!(
         "p99 latency against offered load ({connections} connections, corrected for coordinated omission)"
     );
@@ -193,14 +238,94 @@ fn knee(file: &Path, results: &BenchResults) -> anyhow::Result<()> {
         file,
         results,
         &title,
-        "offered messages per second (log scale)",
+        "offered messages per second, as achieved (log scale)",
         "p99 latency (microseconds)",
         &lines,
         true,
     )
 }
 
-/// Each model's median `figure` at each of `at`.
+/// Server CPU per message against the fixed offered rates, over `conns` connections.
+fn efficiency(file: &Path, results: &BenchResults, conns: usize) -> anyhow::Result<()> {
+    let size = results.base_size();
+    let at: Vec<At> = results
+        .plan
+        .efficiency_rates
+        .iter()
+        .map(|&rate| At {
+            x: rate,
+            mode: Loop::Open,
+            connections: conns,
+            size,
+            rate: Some(rate),
+        })
+        .collect();
+    let lines = lines(results, &at, results::cpu_us_per_message);
+    let title =
+        format!("Server CPU per message at fixed offered rates, {conns} connections, {size} B");
+    line_chart(
+        file,
+        results,
+        &title,
+        "offered messages per second (log scale)",
+        "server CPU microseconds per message",
+        &lines,
+        false,
+    )
+}
+
+/// The corrected p99 of each second at the largest closed-loop point, per
+/// model (first repetition): stalls and warm-up drift show as spikes and slopes.
+fn over_time(file: &Path, results: &BenchResults) -> anyhow::Result<()> {
+    let largest = results.plan.conns.iter().copied().max().unwrap_or(0);
+    let size = results.base_size();
+    let lines: Vec<Line> = results
+        .models
+        .iter()
+        .enumerate()
+        .map(|(model, info)| {
+            let first = results
+                .repetitions(&info.name, Loop::Closed, largest, size, None)
+                .into_iter()
+                .find(|p| p.repetition == 0);
+            let complete = first.is_some_and(results::fully_served);
+            let load_bound = first
+                .and_then(|p| p.limited_by)
+                .is_some_and(|v| v.involves_load());
+            let seconds = first
+                .and_then(|p| p.load.as_ref())
+                .map_or(&[][..], |l| l.p99_by_second_us.as_slice());
+            Line {
+                model,
+                points: seconds
+                    .iter()
+                    .enumerate()
+                    .filter(|(_, p99)| **p99 > 0.0)
+                    .map(|(second, &p99)| Dot {
+                        x: second as f64 + 1.0,
+                        y: p99,
+                        range: (p99, p99),
+                        complete,
+                        load_bound,
+                    })
+                    .collect(),
+            }
+        })
+        .collect();
+    let title =
+        format!("p99 echo latency per second, {largest} connections, closed loop, {size} B");
+    line_chart(
+        file,
+        results,
+        &title,
+        "second of the measured window (log scale)",
+        "p99 latency (microseconds)",
+        &lines,
+        true,
+    )
+}
+
+/// Each model's median `figure` at each of `at`, with its range.
 fn lines(results: &BenchResults, at: &[At], figure: impl Fn(&Point) -> Option<f64>) -> Vec<Line> {
     results
         .models
@@ -211,26 +336,22 @@ fn lines(results: &BenchResults, at: &[At], figure: impl Fn(&Point) -> Option<f6
             points: at
                 .iter()
                 .filter_map(|a| {
-                    let value = results
-                        .spread(&info.name, a.mode, a.connections, a.size, a.rate, &figure)?
-                        .median;
-                    let complete = all_ok(results, &info.name, a);
-                    Some((a.x, value, complete))
+                    let group =
+                        results.repetitions(&info.name, a.mode, a.connections, a.size, a.rate);
+                    let spread = Spread::of(group.iter().filter_map(|p| figure(p)).collect())?;
+                    Some(Dot {
+                        x: a.x,
+                        y: spread.median,
+                        range: (spread.min, spread.max),
+                        complete: group.iter().all(|p| p.outcome == Outcome::Ok),
+                        load_bound: group
+                            .iter()
+                            .any(|p| p.limited_by.is_some_and(|v| v.involves_load())),
+                    })
                 })
                 .collect(),
         })
         .collect()
-}
-
-fn all_ok(results: &BenchResults, model: &str, at: &At) -> bool {
-    results.points.iter().any(|p| {
-        p.model == model
-            && p.mode == at.mode
-            && p.connections == at.connections
-            && p.size == at.size
-            && p.rate == at.rate
-            && p.outcome == Outcome::Ok
-    })
 }
 
 /// Lines on a log-x plot; `(x, y, complete)` per point.
@@ -248,7 +369,11 @@ fn line_chart(
     let (plot_area, legend_area) = root.split_horizontally(WIDTH - LEGEND_WIDTH);
     let all: Vec<(f64, f64)> = lines
         .iter()
-        .flat_map(|line| line.points.iter().map(|&(x, y, _)| (x, y)))
+        .flat_map(|line| {
+            line.points
+                .iter()
+                .flat_map(|d| [(d.x, d.range.0), (d.x, d.range.1)])
+        })
         .collect();
     let (x_min, x_max) = bounds(all.iter().map(|p| p.0), true);
     let (y_min, y_max) = bounds(all.iter().map(|p| p.1), log_y);
@@ -294,17 +419,33 @@ where
     for line in lines {
         let colour = COLOURS[line.model % COLOURS.len()];
         chart.draw_series(LineSeries::new(
-            line.points.iter().map(|&(x, y, _)| (x, y)),
+            line.points.iter().map(|d| (d.x, d.y)),
             colour.stroke_width(2),
         ))?;
-        chart.draw_series(line.points.iter().map(|&(x, y, complete)| {
-            let style = if complete {
+        chart.draw_series(
+            line.points
+                .iter()
+                .filter(|d| d.range.0 < d.range.1)
+                .map(|d| {
+                    PathElement::new([(d.x, d.range.0), (d.x, d.range.1)], colour.stroke_width(1))
+                }),
+        )?;
+        for dot in &line.points {
+            let style = if dot.complete {
                 colour.filled()
             } else {
                 colour.stroke_width(2)
             };
-            Circle::new((x, y), 4, style)
-        }))?;
+            if dot.load_bound {
+                chart.draw_series(std::iter::once(Cross::new(
+                    (dot.x, dot.y),
+                    6,
+                    colour.stroke_width(2),
+                )))?;
+            } else {
+                chart.draw_series(std::iter::once(Circle::new((dot.x, dot.y), 4, style)))?;
+            }
+        }
     }
     Ok(())
 }
@@ -390,16 +531,21 @@ fn legend(
         rows = row + 1;
     }
     let y = 50 + rows as i32 * 22 + 10;
-    area.draw(&Text::new(
-        "hollow marker: not every",
-        (10, y),
-        ("sans-serif", 11),
-    ))?;
-    area.draw(&Text::new(
+    let notes = [
+        "median of repetitions;",
+        "bar: smallest to largest",
+        "hollow: not every",
         "connection was served",
-        (10, y + 14),
-        ("sans-serif", 11),
-    ))?;
+        "cross: the load generator",
+        "limited the point too",
+    ];
+    for (i, note) in notes.iter().enumerate() {
+        area.draw(&Text::new(
+            *note,
+            (10, y + 14 * i as i32),
+            ("sans-serif", 11),
+        ))?;
+    }
     Ok(())
 }
 

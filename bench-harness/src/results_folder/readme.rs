@@ -1,40 +1,291 @@
-//! The results folder's README: the command, the machine, the summary
-//! table, the plots and the points that fell short.
+//! The results folder's README: the command and the machine, then the
+//! fixed-rate efficiency tables (the headline: what a message costs each
+//! server at a load every model keeps up with), the closed-loop and memory
+//! summary with each figure's limit marked, what limited each point, the
+//! plots and the points that fell short.
 
 use std::fmt::Write as _;
 use std::path::PathBuf;
 
 use super::numbers::{seconds_text, short_number};
-use crate::bench::results::{self, BenchResults, Loop, Outcome};
+use crate::bench::results::{self, BenchResults, LimitedBy, Loop, Outcome, Point, Spread};
 
-/// The per-model summary table.
+/// Marks a figure that came from a point the load generator limited too.
+const LOAD_MARK: &str = "†";
+/// Marks a figure that came from a point where not every connection was served.
+const PARTIAL_MARK: &str = "*";
+
+/// The results folder's README.
+pub(crate) fn readme(results: &BenchResults, plots: &[PathBuf]) -> String {
+    let mut out = String::new();
+    let _ = writeln!(out, "# c10k bench, {}\n", results.date);
+    let _ = writeln!(out, "Produced by:\n\n```sh\n{}\n```\n", results.command);
+    out.push_str(&setting(results));
+    if !results.efficiency_points().is_empty() {
+        out.push_str(&efficiency(results));
+    }
+    out.push_str("## Closed loop and memory\n\n");
+    out.push_str(&summary_table(results));
+    let _ = write!(
+        out,
+        "\nMedians over repetitions (with their range when there are several). \
+         {LOAD_MARK}: the point was load-bound or both sides were busy, so the figure \
+         describes the load generator as much as the server. Peak throughput counts \
+         only points where every connection was served. RSS is user-space memory; \
+         kernel memory is the machine-wide growth of kernel stacks, unreclaimable slab \
+         and TCP buffers per connection with every connection open, and includes the \
+         load's end of each connection. Code lines: non-blank, non-comment lines (tests \
+         excluded) of the model crate itself (own) and of the `model` crate's shared \
+         serving code it runs on (shared: accept loop, connection registry, session, \
+         async handshake loop), since a reader of the model reads both. `-`: not \
+         measured, or not every connection was served.\n\n"
+    );
+    out.push_str(&bounded(results));
+    out.push_str(&verdicts(results));
+    out.push_str("## Plots\n\n");
+    for plot in plots {
+        if let Some(name) = plot.file_name().and_then(|n| n.to_str()) {
+            let _ = writeln!(out, "![{name}]({name})\n");
+        }
+    }
+    out.push_str(&shortfalls(results));
+    out
+}
+
+/// The command's setting: revision, machine, limits, plan, pinning.
+fn setting(results: &BenchResults) -> String {
+    let (m, l, p) = (&results.machine, &results.limits, &results.plan);
+    let pinning = if p.pinned() {
+        format!(
+            "server on CPU {:?}, load on CPU {:?} (a server sees only its CPUs, so defaults that scale with cores, such as pool sizes and runtime workers, are sized for them)",
+            p.server_cpus, p.load_cpus
+        )
+    } else if p.pin {
+        "server pinned to CPU 0 and load to CPU 1".to_string()
+    } else {
+        "unpinned".to_string()
+    };
+    let mut out = String::new();
+    let _ = writeln!(
+        out,
+        "- revision `{}`, c10k {}, {}\n- CPU: {} ({} cores), kernel {}\n- limits: open files {}, somaxconn {}, local ports {}, vm.max_map_count {}\n- plan: fixed rates {:?} msg/s over {:?} connections; closed loop at {:?} connections with {:?}-byte messages; open loop at {:?} msg/s over {} connections; {} s measured after {} s warm-up per point, {} s idle hold at the largest point, connect timeout {} s, {} repetition(s) in ABBA order, {} s machine warm-up; {pinning}\n- regenerate the plots and this README from `results.json` alone: `c10k plot <this folder>`\n",
+        results.git_revision,
+        results.c10k_version,
+        m.rustc,
+        m.cpu,
+        m.cores,
+        m.kernel,
+        l.open_files,
+        l.somaxconn.map_or("?".into(), |v| v.to_string()),
+        l.local_port_range.clone().unwrap_or_default(),
+        l.max_map_count.map_or("?".into(), |v| v.to_string()),
+        p.efficiency_rates,
+        p.efficiency_conns,
+        p.conns,
+        p.sizes,
+        p.rates,
+        p.rate_conns,
+        p.duration_s,
+        p.warmup_s,
+        p.hold_s,
+        p.connect_timeout_s,
+        p.repeat,
+        p.machine_warmup_s,
+    );
+    out
+}
+
+/// The headline: server CPU per message and latency at fixed offered rates.
+fn efficiency(results: &BenchResults) -> String {
+    let points = results.efficiency_points();
+    let size = results.base_size();
+    let mut out = String::from("## Efficiency at fixed offered rates\n\n");
+    let _ = writeln!(
+        out,
+        "The load offers a fixed rate of {size}-byte messages, on a schedule, that the \
+         servers keep up with, so the figure that differs is what each message costs the \
+         server. On one machine the load pays about the same kernel cost per message as \
+         the server, so closed-loop saturation cannot rank fast servers; these points can.\n"
+    );
+    out.push_str("### Server CPU microseconds per message\n\n");
+    out.push_str(&point_header(&points));
+    for info in &results.models {
+        let cells: Vec<String> = points
+            .iter()
+            .map(|&(rate, conns)| {
+                let group = results.repetitions(&info.name, Loop::Open, conns, size, Some(rate));
+                let spread = Spread::of(
+                    group
+                        .iter()
+                        .filter_map(|p| results::cpu_us_per_message(p))
+                        .collect(),
+                );
+                spread.map_or("-".into(), |s| {
+                    format!("{}{}", range_text(&s, results.plan.repeat), marks(&group))
+                })
+            })
+            .collect();
+        let _ = writeln!(out, "| `{}` | {} |", info.name, cells.join(" | "));
+    }
+    let _ = writeln!(
+        out,
+        "\nMedian (min-max) over repetitions; lower is better. {LOAD_MARK}: the load fell \
+         behind its schedule or was as busy as the server at that point; {PARTIAL_MARK}: not \
+         every connection was served (a bounded model).\n"
+    );
+    out.push_str("Which differences exceed the spread (`<`: the ranges do not overlap; `~`: they do, so the order is not established):\n\n");
+    for &(rate, conns) in &points {
+        let _ = writeln!(
+            out,
+            "- {} msg/s over {conns} connections: {}",
+            short_number(rate),
+            ranking(results, rate, conns)
+        );
+    }
+    out.push_str(
+        "\n### Echo latency, corrected for coordinated omission (p50 / p99 / p99.9, ms)\n\n",
+    );
+    out.push_str(&point_header(&points));
+    for info in &results.models {
+        let cells: Vec<String> = points
+            .iter()
+            .map(|&(rate, conns)| {
+                let median = |figure: fn(&Point) -> Option<f64>| {
+                    results
+                        .spread(&info.name, Loop::Open, conns, size, Some(rate), figure)
+                        .map(|s| s.median / 1000.0)
+                };
+                match (
+                    median(results::p50_us),
+                    median(results::p99_us),
+                    median(results::p99_9_us),
+                ) {
+                    (Some(p50), Some(p99), Some(p999)) => {
+                        format!("{p50:.2} / {p99:.2} / {p999:.2}")
+                    }
+                    _ => "-".into(),
+                }
+            })
+            .collect();
+        let _ = writeln!(out, "| `{}` | {} |", info.name, cells.join(" | "));
+    }
+    out.push('\n');
+    out
+}
+
+/// `| model | R msg/s over N conns | ... |` and its rule.
+fn point_header(points: &[(f64, usize)]) -> String {
+    let columns: Vec<String> = points
+        .iter()
+        .map(|&(rate, conns)| format!("{} msg/s, {conns} conns", short_number(rate)))
+        .collect();
+    format!(
+        "| model | {} |\n| --- |{}\n",
+        columns.join(" | "),
+        " ---: |".repeat(points.len())
+    )
+}
+
+/// `4.1 (3.9-4.4)`, or the median alone for a single repetition.
+fn range_text(spread: &Spread, repeat: usize) -> String {
+    if repeat > 1 {
+        format!(
+            "{} ({}-{})",
+            short_number(spread.median),
+            short_number(spread.min),
+            short_number(spread.max)
+        )
+    } else {
+        short_number(spread.median)
+    }
+}
+
+/// The marks a figure from these repetitions carries.
+fn marks(group: &[&Point]) -> String {
+    let mut marks = String::new();
+    if group
+        .iter()
+        .any(|p| p.limited_by.is_some_and(LimitedBy::involves_load))
+    {
+        marks.push_str(LOAD_MARK);
+    }
+    if group.iter().any(|p| !results::fully_served(p)) {
+        marks.push_str(PARTIAL_MARK);
+    }
+    marks
+}
+
+/// The models at one fixed-rate point from cheapest to dearest, `<` where
+/// the ranges do not overlap and `~` where they do. Only models that served
+/// every connection at every repetition are ranked.
+fn ranking(results: &BenchResults, rate: f64, conns: usize) -> String {
+    let size = results.base_size();
+    let mut ranked: Vec<(&str, Spread)> = results
+        .models
+        .iter()
+        .filter_map(|info| {
+            let group = results.repetitions(&info.name, Loop::Open, conns, size, Some(rate));
+            if group.is_empty() || !group.iter().all(|p| results::fully_served(p)) {
+                return None;
+            }
+            let spread = Spread::of(
+                group
+                    .iter()
+                    .filter_map(|p| results::cpu_us_per_message(p))
+                    .collect(),
+            )?;
+            Some((info.name.as_str(), spread))
+        })
+        .collect();
+    ranked.sort_by(|a, b| a.1.median.total_cmp(&b.1.median));
+    let mut text = String::new();
+    for (i, (name, spread)) in ranked.iter().enumerate() {
+        if i > 0 {
+            let previous = &ranked[i - 1].1;
+            text.push_str(if previous.max < spread.min {
+                " < "
+            } else {
+                " ~ "
+            });
+        }
+        let _ = write!(text, "`{name}`");
+    }
+    if text.is_empty() {
+        "no model served every connection".into()
+    } else {
+        text
+    }
+}
+
+/// The per-model closed-loop and memory table.
 fn summary_table(results: &BenchResults) -> String {
     let largest = results.plan.conns.iter().copied().max().unwrap_or(0);
     let mut out = String::new();
     let _ = writeln!(
         out,
-        "| model | own code lines | shared code lines | peak msg/s (at conns) | p99 echo at {rc} conns | server CPU us/msg at {rc} | RSS per conn (slope) | RSS per idle conn at {largest} | time to {largest} handshaken | served at {largest} |",
+        "| model | own code lines | shared code lines | peak msg/s (at conns) | p99 echo at {rc} conns | server CPU us/msg at {rc} | user RSS per conn (slope) | user RSS per idle conn at {largest} | kernel memory per conn at {largest} | time to {largest} handshaken | served at {largest} |",
         rc = results.reference_conns()
     );
-    out.push_str("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |\n");
+    out.push_str("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |\n");
     for s in results.summaries() {
         let cell = |v: Option<f64>, unit: &str| {
             v.map_or("-".to_string(), |v| format!("{}{unit}", short_number(v)))
         };
         let _ = writeln!(
             out,
-            "| `{}` | {} | {} | {} | {} | {} | {} | {} | {} | {} |",
+            "| `{}` | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} |",
             s.model,
             s.code_lines.map_or("-".into(), |n| n.to_string()),
             s.shared_lines.map_or("-".into(), |n| n.to_string()),
-            s.peak_msgs_per_s
-                .map_or("-".into(), |(rate, conns)| peak_cell(
-                    results, &s.model, rate, conns
-                )),
+            s.peak_msgs_per_s.map_or("-".into(), |(rate, conns)| {
+                let mark = if s.peak_involves_load { LOAD_MARK } else { "" };
+                format!("{}{mark}", peak_cell(results, &s.model, rate, conns))
+            }),
             cell(s.p99_us_at_rate_conns.map(|us| us / 1000.0), " ms"),
             cell(s.cpu_us_per_message, ""),
             cell(s.bytes_per_connection, " B"),
             cell(s.idle_bytes_per_connection, " B"),
+            cell(s.kernel_bytes_per_connection, " B"),
             s.time_to_largest_s.map_or("-".into(), seconds_text),
             s.largest_served
                 .map_or("-".into(), |(served, of)| format!("{served} of {of}")),
@@ -48,56 +299,15 @@ fn peak_cell(results: &BenchResults, model: &str, median: f64, conns: usize) -> 
     let size = results.base_size();
     let spread = results.spread(model, Loop::Closed, conns, size, None, results::msgs_per_s);
     match spread {
-        Some(spread) if results.plan.repeat > 1 => format!(
-            "{} ({}-{}) ({conns})",
-            short_number(median),
-            short_number(spread.min),
-            short_number(spread.max)
-        ),
+        Some(spread) if results.plan.repeat > 1 => {
+            format!("{} ({conns})", range_text(&Spread { median, ..spread }, 2))
+        }
         _ => format!("{} ({conns})", short_number(median)),
     }
 }
 
-/// The results folder's README: the command, the machine, the summary
-/// table, the plots and the points that fell short.
-pub(crate) fn readme(results: &BenchResults, plots: &[PathBuf]) -> String {
-    let m = &results.machine;
-    let l = &results.limits;
-    let p = &results.plan;
-    let mut out = String::new();
-    let _ = writeln!(out, "# c10k bench, {}\n", results.date);
-    let _ = writeln!(out, "Produced by:\n\n```sh\n{}\n```\n", results.command);
-    let _ = writeln!(
-        out,
-        "- revision `{}`, c10k {}, {}\n- CPU: {} ({} cores), kernel {}\n- limits: open files {}, somaxconn {}, local ports {}, vm.max_map_count {}\n- plan: closed loop at {:?} connections with {:?}-byte messages; open loop at {:?} msg/s over {} connections; {} s measured after {} s warm-up per point, {} s idle hold at the largest point, connect timeout {} s, {} repetition(s){}\n- regenerate the plots and this README from `results.json` alone: `c10k plot <this folder>`\n",
-        results.git_revision,
-        results.c10k_version,
-        m.rustc,
-        m.cpu,
-        m.cores,
-        m.kernel,
-        l.open_files,
-        l.somaxconn.map_or("?".into(), |v| v.to_string()),
-        l.local_port_range.clone().unwrap_or_default(),
-        l.max_map_count.map_or("?".into(), |v| v.to_string()),
-        p.conns,
-        p.sizes,
-        p.rates,
-        p.rate_conns,
-        p.duration_s,
-        p.warmup_s,
-        p.hold_s,
-        p.connect_timeout_s,
-        p.repeat,
-        if p.pin {
-            ", server pinned to CPU 0 and load to CPU 1 (each server sees one core, so defaults that scale with cores, such as pool sizes and runtime workers, are sized for one)"
-        } else {
-            ", unpinned"
-        },
-    );
-    out.push_str("## Summary\n\n");
-    out.push_str(&summary_table(results));
-    out.push_str("\nMedians over repetitions (with their range when there are several). Code lines: non-blank, non-comment lines (tests excluded) of the model crate itself (own) and of the `model` crate's shared serving code it runs on (shared: accept loop, connection registry, session, async handshake loop), since a reader of the model reads both. `-`: not measured, or not every connection was served.\n\n");
+/// The models bounded by design, with why.
+fn bounded(results: &BenchResults) -> String {
     let bounded: Vec<String> = results
         .models
         .iter()
@@ -107,31 +317,74 @@ pub(crate) fn readme(results: &BenchResults, plots: &[PathBuf]) -> String {
                 .map(|why| format!("- `{}`: {why}", m.name))
         })
         .collect();
-    if !bounded.is_empty() {
-        out.push_str(
-            "Bounded by design (their shortfalls below are the lesson, not a failure):\n\n",
-        );
-        out.push_str(&bounded.join("\n"));
-        out.push_str("\n\n");
+    if bounded.is_empty() {
+        return String::new();
     }
-    out.push_str("## Plots\n\n");
-    for plot in plots {
-        if let Some(name) = plot.file_name().and_then(|n| n.to_str()) {
-            let _ = writeln!(out, "![{name}]({name})\n");
-        }
+    format!(
+        "Bounded by design (their shortfalls below are the lesson, not a failure):\n\n{}\n\n",
+        bounded.join("\n")
+    )
+}
+
+/// How many of each model's points each verdict got.
+fn verdicts(results: &BenchResults) -> String {
+    let kinds = [
+        LimitedBy::ServerBound,
+        LimitedBy::LoadBound,
+        LimitedBy::Both,
+        LimitedBy::NotSaturated,
+    ];
+    if results.points.iter().all(|p| p.limited_by.is_none()) {
+        return String::new();
     }
+    let mut out = String::from("## What limited each point\n\n");
+    let _ = writeln!(
+        out,
+        "From both sides' CPU use during the window (busy: at least {:.0}% of its CPUs) \
+         and, in the open loop, whether the load kept its schedule (p99 send lag at most \
+         1 ms, at least 95% of the requested rate). Points per verdict:\n",
+        LimitedBy::BUSY * 100.0
+    );
+    let labels: Vec<&str> = kinds.iter().map(|k| k.label()).collect();
+    let _ = writeln!(
+        out,
+        "| model | {} |\n| --- |{}",
+        labels.join(" | "),
+        " ---: |".repeat(kinds.len())
+    );
+    for info in &results.models {
+        let counts: Vec<String> = kinds
+            .iter()
+            .map(|kind| {
+                results
+                    .points
+                    .iter()
+                    .filter(|p| p.model == info.name && p.limited_by == Some(*kind))
+                    .count()
+                    .to_string()
+            })
+            .collect();
+        let _ = writeln!(out, "| `{}` | {} |", info.name, counts.join(" | "));
+    }
+    out.push('\n');
+    out
+}
+
+/// Every point that did not go simply well, with what happened.
+fn shortfalls(results: &BenchResults) -> String {
     let short: Vec<String> = results
         .points
         .iter()
         .filter(|point| point.outcome != Outcome::Ok)
         .map(|point| {
             format!(
-                "- `{}` {:?} loop, {} connections, {} B{}: {:?}{}",
+                "- `{}` {:?} loop, {} connections, {} B{}, repetition {}: {:?}{}",
                 point.model,
                 point.mode,
                 point.connections,
                 point.size,
                 point.rate.map_or(String::new(), |r| format!(", {r} msg/s")),
+                point.repetition + 1,
                 point.outcome,
                 point
                     .note
@@ -140,10 +393,8 @@ pub(crate) fn readme(results: &BenchResults, plots: &[PathBuf]) -> String {
             )
         })
         .collect();
-    if !short.is_empty() {
-        out.push_str("## Points that fell short\n\n");
-        out.push_str(&short.join("\n"));
-        out.push('\n');
+    if short.is_empty() {
+        return String::new();
     }
-    out
+    format!("## Points that fell short\n\n{}\n", short.join("\n"))
 }

@@ -1,6 +1,7 @@
 //! The run's timeline, shared by the coordinating thread and the load
-//! threads: ramp, warm-up, measurement, stop. Plus the live figures the
-//! progress bar shows. Atomics only; the load threads never block on it.
+//! threads: ramp, warm-up, measurement, drain, hold, stop. Plus the live
+//! figures the progress bar shows. Atomics only; the load threads never
+//! block on it.
 
 use std::sync::OnceLock;
 use std::sync::atomic::{AtomicU8, AtomicU64, AtomicUsize, Ordering};
@@ -15,10 +16,14 @@ pub enum Phase {
     Warmup = 1,
     /// Traffic flows and is counted.
     Measure = 2,
+    /// No new messages; the echoes of messages sent while measuring are
+    /// still awaited (for a bounded time) and recorded, so that the
+    /// slowest are not cut from the tail.
+    Drain = 3,
     /// No new messages; the connections stay open and idle (`--hold`).
-    Hold = 3,
+    Hold = 4,
     /// Close everything.
-    Stop = 4,
+    Stop = 5,
 }
 
 #[derive(Debug, Default)]
@@ -33,6 +38,8 @@ pub(crate) struct Control {
     pub(crate) ready: AtomicUsize,
     /// Messages counted so far.
     pub(crate) messages: AtomicU64,
+    /// Messages sent and not yet echoed, on every connection.
+    pub(crate) in_flight: AtomicUsize,
     /// Errors so far, of every kind.
     pub(crate) errors: AtomicU64,
 }
@@ -43,7 +50,8 @@ impl Control {
             0 => Phase::Ramp,
             1 => Phase::Warmup,
             2 => Phase::Measure,
-            3 => Phase::Hold,
+            3 => Phase::Drain,
+            4 => Phase::Hold,
             _ => Phase::Stop,
         }
     }
@@ -56,7 +64,7 @@ impl Control {
             Phase::Warmup => Some(&self.traffic_start),
             Phase::Measure => Some(&self.measure_start),
             // Whichever comes first ends the measurement.
-            Phase::Hold | Phase::Stop => Some(&self.measure_end),
+            Phase::Drain | Phase::Hold | Phase::Stop => Some(&self.measure_end),
         };
         if let Some(stamp) = stamp {
             let _ = stamp.set(now);
@@ -69,13 +77,53 @@ impl Control {
         self.traffic_start.get().copied()
     }
 
-    /// Whether a message meant to go out at `intended` and back at `done`
-    /// falls in the measured window.
-    pub(crate) fn counts(&self, intended: Instant, done: Instant) -> bool {
+    /// When the measured window began.
+    pub(crate) fn measure_start(&self) -> Option<Instant> {
+        self.measure_start.get().copied()
+    }
+
+    /// Where `at` falls against the measured window.
+    pub(crate) fn window(&self, at: Instant) -> Window {
         match (self.measure_start.get(), self.measure_end.get()) {
-            (Some(start), None) => intended >= *start,
-            (Some(start), Some(end)) => intended >= *start && done <= *end,
-            _ => false,
+            (Some(start), _) if at < *start => Window::Before,
+            (Some(_), None) => Window::Inside,
+            (Some(_), Some(end)) if at <= *end => Window::Inside,
+            (Some(_), Some(_)) => Window::After,
+            (None, _) => Window::Before,
         }
+    }
+}
+
+/// Where an instant falls against the measured window.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Window {
+    Before,
+    Inside,
+    After,
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::*;
+
+    #[test]
+    fn the_window_runs_from_measure_to_drain() {
+        let control = Control::default();
+        let t0 = Instant::now();
+        let at = |ms: u64| t0 + Duration::from_millis(ms);
+        assert_eq!(control.window(at(0)), Window::Before);
+        control.enter(Phase::Warmup, at(0));
+        control.enter(Phase::Measure, at(10));
+        assert_eq!(control.window(at(5)), Window::Before);
+        assert_eq!(control.window(at(50)), Window::Inside);
+        control.enter(Phase::Drain, at(100));
+        assert_eq!(control.window(at(100)), Window::Inside);
+        assert_eq!(control.window(at(101)), Window::After);
+        // Hold after the drain does not move the end of the window.
+        control.enter(Phase::Hold, at(200));
+        assert_eq!(control.window(at(150)), Window::After);
+        assert_eq!(control.phase(), Phase::Hold);
     }
 }

@@ -8,7 +8,16 @@
 //! it, not from when the connection was free to: when the server stalls,
 //! the messages that should have gone out meanwhile carry the stall in
 //! their latency (wrk2's coordinated-omission correction). The latency
-//! from the actual send is recorded too, to show the difference.
+//! from the actual send is recorded too, to show the difference, and so is
+//! how late each scheduled send actually went out (the send lag): a load
+//! generator that falls behind its own schedule would otherwise charge its
+//! lateness to the server.
+//!
+//! The measured window counts echoes by when they complete: every echo that
+//! completes inside it is counted and recorded, whenever it was sent. Echoes
+//! of messages sent inside the window that are still out when it ends are
+//! awaited during the drain and recorded as drained (not counted in the
+//! throughput), or counted as unfinished.
 
 use std::cmp::Reverse;
 use std::collections::{BinaryHeap, VecDeque};
@@ -23,7 +32,7 @@ use mio::{Events, Interest, Poll, Token};
 use slab::Slab;
 use socket2::{Domain, Protocol, Socket, Type};
 
-use super::control::{Control, Phase};
+use super::control::{Control, Phase, Window};
 use super::message;
 use super::report::{ErrorKind, Errors};
 use super::settings::Settings;
@@ -47,7 +56,19 @@ pub(crate) struct ThreadReport {
     pub(crate) handshake: Histogram<u64>,
     pub(crate) echo: Histogram<u64>,
     pub(crate) echo_uncorrected: Histogram<u64>,
+    /// Open loop: how late each send inside the window went out.
+    pub(crate) send_lag: Histogram<u64>,
+    /// Open loop: sends inside the window.
+    pub(crate) sends: u64,
+    /// Per second of the window (by completion time), the corrected and the
+    /// uncorrected echo latency: the interval log.
+    pub(crate) intervals: Vec<[Histogram<u64>; 2]>,
+    /// Echoes completed inside the window.
     pub(crate) messages: u64,
+    /// Echoes of messages sent inside the window that completed during the drain.
+    pub(crate) drained: u64,
+    /// Messages sent inside the window whose echo never completed in time.
+    pub(crate) unfinished: u64,
     /// Messages counted per connection that was ever ready for traffic.
     pub(crate) per_connection: Vec<u64>,
     pub(crate) errors: Errors,
@@ -144,7 +165,12 @@ impl<'a> Worker<'a> {
                 handshake: latency_histogram(),
                 echo: latency_histogram(),
                 echo_uncorrected: latency_histogram(),
+                send_lag: latency_histogram(),
+                sends: 0,
+                intervals: Vec::new(),
                 messages: 0,
+                drained: 0,
+                unfinished: 0,
                 per_connection: Vec::new(),
                 errors: Errors::default(),
                 connected: 0,
@@ -184,6 +210,11 @@ impl<'a> Worker<'a> {
             self.fire_timers(Instant::now());
         }
         for conn in self.conns.drain() {
+            if let State::InFlight { .. } = conn.state
+                && self.control.window(conn.sent_at) == Window::Inside
+            {
+                self.report.unfinished += 1;
+            }
             if !matches!(conn.state, State::Connecting | State::Handshaking(_)) {
                 self.report.per_connection.push(conn.counted);
             }
@@ -245,6 +276,9 @@ impl<'a> Worker<'a> {
         };
         let entry = self.conns.vacant_entry();
         let key = entry.key();
+        // The connection's message is made once; each send only stamps its number.
+        let mut message = vec![0; self.settings.size];
+        message::fill(&mut message, id, 0);
         let mut conn = Conn {
             id,
             stream,
@@ -253,7 +287,7 @@ impl<'a> Worker<'a> {
             deadline: Some(now + self.settings.connect_timeout),
             next_send: None,
             seq: 0,
-            message: vec![0; self.settings.size],
+            message,
             intended: now,
             sent_at: now,
             counted: 0,
@@ -348,7 +382,7 @@ impl<'a> Worker<'a> {
                 Due::Send
                     if conn.next_send == Some(at)
                         && matches!(conn.state, State::Idle)
-                        && self.control.phase() < Phase::Hold =>
+                        && self.control.phase() < Phase::Drain =>
                 {
                     self.send_next(key, at, now);
                 }
@@ -453,13 +487,21 @@ impl<'a> Worker<'a> {
     fn send_next(&mut self, key: usize, intended: Instant, now: Instant) {
         let conn = &mut self.conns[key];
         conn.seq += 1;
-        message::fill(&mut conn.message, conn.id, conn.seq);
+        message::stamp(&mut conn.message, conn.seq);
         conn.intended = intended;
         conn.sent_at = now;
         conn.state = State::InFlight {
             sent: 0,
             received: 0,
         };
+        self.control.in_flight.fetch_add(1, Ordering::Relaxed);
+        if self.settings.rate.is_some() && self.control.window(now) == Window::Inside {
+            // Sent early (within `SEND_EARLY`) is on time.
+            self.report
+                .send_lag
+                .saturating_record(nanos(now.saturating_duration_since(intended)));
+            self.report.sends += 1;
+        }
         if let Err(kind) = self.on_traffic(key) {
             self.close(key, Some(kind));
         }
@@ -508,13 +550,7 @@ impl<'a> Worker<'a> {
             };
             drained = n < self.scratch.len() || received + n >= size;
             // More than was sent, or other bytes than were sent: the echo is wrong.
-            if received + n > sent
-                || message::first_difference(
-                    &self.scratch[..n],
-                    &conn.message[received..received + n],
-                )
-                .is_some()
-            {
+            if received + n > sent || self.scratch[..n] != conn.message[received..received + n] {
                 return Err(ErrorKind::Mismatch);
             }
             received += n;
@@ -531,18 +567,44 @@ impl<'a> Worker<'a> {
         let now = Instant::now();
         let conn = &mut self.conns[key];
         conn.state = State::Idle;
-        if self.control.counts(conn.intended, now) {
-            // From the scheduled time, or the actual one if it went out early.
-            let from = conn.intended.min(conn.sent_at);
-            self.report.echo.saturating_record(nanos(now - from));
-            self.report
-                .echo_uncorrected
-                .saturating_record(nanos(now - conn.sent_at));
-            self.report.messages += 1;
-            conn.counted += 1;
-            self.control.messages.fetch_add(1, Ordering::Relaxed);
+        self.control.in_flight.fetch_sub(1, Ordering::Relaxed);
+        // From the scheduled time, or the actual one if it went out early.
+        let corrected = nanos(now - conn.intended.min(conn.sent_at));
+        let uncorrected = nanos(now - conn.sent_at);
+        let phase = self.control.phase();
+        let record = match self.control.window(now) {
+            Window::Inside => {
+                self.report.messages += 1;
+                conn.counted += 1;
+                self.control.messages.fetch_add(1, Ordering::Relaxed);
+                true
+            }
+            Window::After if self.control.window(conn.sent_at) == Window::Inside => {
+                if phase == Phase::Drain {
+                    self.report.drained += 1;
+                } else {
+                    self.report.unfinished += 1;
+                }
+                phase == Phase::Drain
+            }
+            _ => false,
+        };
+        if record {
+            self.report.echo.saturating_record(corrected);
+            self.report.echo_uncorrected.saturating_record(uncorrected);
+            if let Some(start) = self.control.measure_start() {
+                let second = now.saturating_duration_since(start).as_secs() as usize;
+                while self.report.intervals.len() <= second {
+                    self.report
+                        .intervals
+                        .push([latency_histogram(), latency_histogram()]);
+                }
+                let [with, without] = &mut self.report.intervals[second];
+                with.saturating_record(corrected);
+                without.saturating_record(uncorrected);
+            }
         }
-        if self.control.phase() >= Phase::Hold {
+        if phase >= Phase::Drain {
             return;
         }
         match self.settings.rate {
@@ -566,6 +628,12 @@ impl<'a> Worker<'a> {
             return;
         };
         let _ = self.poll.registry().deregister(&mut conn.stream);
+        if let State::InFlight { .. } = conn.state {
+            self.control.in_flight.fetch_sub(1, Ordering::Relaxed);
+            if self.control.window(conn.sent_at) == Window::Inside {
+                self.report.unfinished += 1;
+            }
+        }
         match conn.state {
             State::Connecting | State::Handshaking(_) => self.pending -= 1,
             _ => {

@@ -48,7 +48,7 @@ pub mod settings;
 
 use std::io;
 use std::sync::atomic::Ordering;
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime};
 
 use indicatif::{MultiProgress, ProgressBar, ProgressStyle};
 
@@ -56,7 +56,10 @@ use control::Control;
 pub use control::Phase;
 use engine::{ThreadReport, Worker, latency_histogram};
 pub use report::Report;
-use report::{EncodedHistograms, Errors, Fairness, Latencies, Results, Summary, jain_index};
+use report::{
+    EncodedHistograms, Errors, Fairness, IntervalLog, Latencies, Results, Schedule, Summary,
+    jain_index,
+};
 pub use settings::Settings;
 
 /// Runs the load described by `settings` and returns what it measured.
@@ -78,7 +81,7 @@ pub fn run_observed(
         .map(|index| Worker::new(index, &settings, &control, ramp_start))
         .collect::<io::Result<Vec<_>>>()?;
     let progress = Progress::new(progress, &settings);
-    let (reports, (measured, cpu)) = std::thread::scope(|scope| -> io::Result<_> {
+    let (reports, window) = std::thread::scope(|scope| -> io::Result<_> {
         let handles = workers
             .into_iter()
             .enumerate()
@@ -106,18 +109,30 @@ pub fn run_observed(
         Ok((reports, measured))
     })?;
     progress.finish();
-    Ok(merge(settings, reports, measured, cpu))
+    Ok(merge(settings, reports, window))
 }
 
-/// Walks the run through its phases; returns the measured duration and
-/// the CPU seconds this process used meanwhile.
+/// How long the drain after the measured window may last at most.
+const DRAIN_LIMIT: Duration = Duration::from_secs(2);
+
+/// The measured window as the coordinator saw it.
+struct MeasuredWindow {
+    /// Its length.
+    length: Duration,
+    /// When it began, by the wall clock (the interval log's StartTime).
+    began: SystemTime,
+    /// CPU seconds this process used during it.
+    cpu: Option<f64>,
+}
+
+/// Walks the run through its phases; returns the measured window.
 fn coordinate(
     settings: &Settings,
     control: &Control,
     progress: &Progress,
     ramp_start: Instant,
     observe: &mut dyn FnMut(Phase),
-) -> (Duration, Option<f64>) {
+) -> MeasuredWindow {
     let ramp_limit = ramp_start
         + settings.connect_rate.map_or(Duration::ZERO, |rate| {
             Duration::from_secs_f64(settings.connections as f64 / rate)
@@ -137,41 +152,52 @@ fn coordinate(
     }
     observe(Phase::Measure);
     let measure_start = Instant::now();
-    let cpu_start = process_stats::cpu_seconds(std::process::id());
+    let began = SystemTime::now();
+    let cpu_start = process_stats::cpu_run_seconds(std::process::id())
+        .or_else(|| process_stats::cpu_seconds(std::process::id()));
     control.enter(Phase::Measure, measure_start);
     while measure_start.elapsed() < settings.duration {
         progress.traffic(control, measure_start, settings, true);
         let left = settings.duration.saturating_sub(measure_start.elapsed());
         std::thread::sleep(Duration::from_millis(100).min(left));
     }
-    observe(Phase::Hold);
+    observe(Phase::Drain);
     let measure_end = Instant::now();
-    control.enter(Phase::Hold, measure_end);
-    let cpu = process_stats::cpu_seconds(std::process::id())
+    control.enter(Phase::Drain, measure_end);
+    let cpu = process_stats::cpu_run_seconds(std::process::id())
+        .or_else(|| process_stats::cpu_seconds(std::process::id()))
         .zip(cpu_start)
         .map(|(end, start)| end - start);
+    while control.in_flight.load(Ordering::Relaxed) > 0 && measure_end.elapsed() < DRAIN_LIMIT {
+        std::thread::sleep(Duration::from_millis(2));
+    }
+    observe(Phase::Hold);
+    control.enter(Phase::Hold, Instant::now());
     if !settings.hold.is_zero() {
         progress.hold(control);
         std::thread::sleep(settings.hold);
     }
     observe(Phase::Stop);
     control.enter(Phase::Stop, Instant::now());
-    (measure_end - measure_start, cpu)
+    MeasuredWindow {
+        length: measure_end - measure_start,
+        began,
+        cpu,
+    }
 }
 
-fn merge(
-    settings: Settings,
-    reports: Vec<ThreadReport>,
-    measured: Duration,
-    cpu: Option<f64>,
-) -> Report {
+fn merge(settings: Settings, reports: Vec<ThreadReport>, window: MeasuredWindow) -> Report {
+    let (measured, cpu) = (window.length, window.cpu);
     let mut connect = latency_histogram();
     let mut handshake = latency_histogram();
     let mut echo = latency_histogram();
     let mut echo_uncorrected = latency_histogram();
+    let mut send_lag = latency_histogram();
+    let mut intervals = IntervalLog::new(window.began);
     let mut errors = Errors::default();
     let mut per_connection = Vec::new();
     let (mut messages, mut established, mut ready) = (0, 0, 0);
+    let (mut drained, mut unfinished, mut sends) = (0, 0, 0);
     let mut first_connect: Option<Instant> = None;
     let mut last_ready: Option<Instant> = None;
     for report in reports {
@@ -180,6 +206,11 @@ fn merge(
         let _ = handshake.add(&report.handshake);
         let _ = echo.add(&report.echo);
         let _ = echo_uncorrected.add(&report.echo_uncorrected);
+        let _ = send_lag.add(&report.send_lag);
+        intervals.add(report.intervals);
+        drained += report.drained;
+        unfinished += report.unfinished;
+        sends += report.sends;
         errors.merge(&report.errors);
         per_connection.extend(report.per_connection);
         messages += report.messages;
@@ -193,6 +224,15 @@ fn merge(
     }
     let seconds = measured.as_secs_f64().max(f64::EPSILON);
     let slowest = per_connection.iter().min().map(|&min| min as f64 / seconds);
+    let messages_per_s = messages as f64 / seconds;
+    // Closed loop: every ready connection has one message out all the time,
+    // so rate x mean latency should equal the connections (Little's law).
+    let littles_law = (settings.rate.is_none() && ready > 0 && !echo.is_empty())
+        .then(|| messages_per_s * echo.mean() / 1e9 / ready as f64);
+    let schedule = settings.rate.map(|requested| {
+        let scheduled = requested * ready as f64 / settings.connections.max(1) as f64;
+        Schedule::check(requested, scheduled, sends as f64 / seconds, &send_lag)
+    });
     let results = Results {
         connections_requested: settings.connections,
         connections_established: established,
@@ -202,7 +242,12 @@ fn merge(
             .map(|(first, last)| last.saturating_duration_since(first).as_secs_f64()),
         measured_s: measured.as_secs_f64(),
         messages,
-        messages_per_s: messages as f64 / seconds,
+        messages_per_s,
+        drained,
+        unfinished,
+        littles_law,
+        schedule,
+        p99_by_second_us: intervals.p99_by_second_us(),
         load_cpu_s: cpu,
         load_cpu_us_per_message: cpu
             .filter(|_| messages > 0)
@@ -227,6 +272,7 @@ fn merge(
         settings,
         results,
         histograms: EncodedHistograms::encode([&connect, &handshake, &echo, &echo_uncorrected]),
+        intervals,
     }
 }
 

@@ -2,9 +2,12 @@
 //! machines read.
 
 use std::fmt::Write as _;
+use std::io;
+use std::time::{Duration, SystemTime};
 
 use base64::Engine as _;
 use hdrhistogram::Histogram;
+use hdrhistogram::serialization::interval_log::{IntervalLogWriterBuilder, Tag};
 use hdrhistogram::serialization::{Serializer, V2DeflateSerializer};
 use serde::{Deserialize, Serialize};
 
@@ -163,8 +166,29 @@ pub struct Results {
     /// Seconds from the first connect to the last connection ready for traffic.
     pub ramp_s: Option<f64>,
     pub measured_s: f64,
+    /// Echoes completed inside the measured window, whenever they were sent.
     pub messages: u64,
+    /// `messages` over the window: throughput.
     pub messages_per_s: f64,
+    /// Echoes of messages sent inside the window that completed in the
+    /// drain after it: in the latency figures, not in the throughput.
+    #[serde(default)]
+    pub drained: u64,
+    /// Messages sent inside the window whose echo did not complete within
+    /// the drain (the tail the latency figures cannot show).
+    #[serde(default)]
+    pub unfinished: u64,
+    /// Closed loop: messages/s x mean echo latency / ready connections,
+    /// which Little's law says is 1 (every connection always has one
+    /// message out). A value far from 1 means the window was miscounted.
+    #[serde(default)]
+    pub littles_law: Option<f64>,
+    /// Open loop: whether the load kept its own schedule.
+    #[serde(default)]
+    pub schedule: Option<Schedule>,
+    /// The corrected echo p99 of each second of the window, for plots over time.
+    #[serde(default)]
+    pub p99_by_second_us: Vec<f64>,
     /// CPU seconds the load generator itself used while measuring (user + system).
     pub load_cpu_s: Option<f64>,
     /// The load generator's CPU microseconds per message: compare with the
@@ -177,8 +201,9 @@ pub struct Results {
     pub errors: Errors,
 }
 
-/// Histograms in HdrHistogram's compressed V2 encoding, base64: what
-/// `HistogramLogProcessor` and other HdrHistogram tools read and merge.
+/// Histograms in HdrHistogram's compressed V2 encoding, base64: the same
+/// encoding an interval log (`--hlog`) holds per line, which HdrHistogram's
+/// libraries decode and add exactly.
 #[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
 pub struct EncodedHistograms {
     pub unit: String,
@@ -209,6 +234,125 @@ fn encode(histogram: &Histogram<u64>) -> String {
     }
 }
 
+/// The open loop's check on itself: did the load send on schedule?
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct Schedule {
+    /// `--rate`.
+    pub requested_msgs_per_s: f64,
+    /// What the schedules of the connections that were ready add up to
+    /// (`--rate` x ready / requested connections).
+    #[serde(default)]
+    pub scheduled_msgs_per_s: f64,
+    /// Sends inside the window, per second.
+    pub achieved_msgs_per_s: f64,
+    /// How late sends went out against their scheduled time.
+    pub send_lag: Option<Summary>,
+    /// The load fell behind its schedule: its p99 send lag exceeded
+    /// [`Schedule::MAX_LAG_P99`], or it sent under [`Schedule::MIN_ACHIEVED`]
+    /// of the scheduled rate. Its latency figures then describe the load
+    /// generator as much as the server.
+    pub fell_behind: bool,
+}
+
+impl Schedule {
+    /// The p99 send lag beyond which the load is behind its schedule.
+    pub const MAX_LAG_P99: Duration = Duration::from_millis(1);
+    /// The share of the requested rate below which the load is behind its schedule.
+    pub const MIN_ACHIEVED: f64 = 0.95;
+
+    /// Judges a run that asked for `requested` msg/s, had connections ready
+    /// for `scheduled` of them, and sent `achieved`, with `send_lag` in nanoseconds.
+    pub fn check(
+        requested: f64,
+        scheduled: f64,
+        achieved: f64,
+        send_lag: &Histogram<u64>,
+    ) -> Schedule {
+        let lag = Summary::of(send_lag);
+        let late = lag
+            .as_ref()
+            .is_some_and(|lag| lag.p99_us > Self::MAX_LAG_P99.as_secs_f64() * 1e6);
+        Schedule {
+            requested_msgs_per_s: requested,
+            scheduled_msgs_per_s: scheduled,
+            achieved_msgs_per_s: achieved,
+            send_lag: lag,
+            fell_behind: late || achieved < Self::MIN_ACHIEVED * scheduled,
+        }
+    }
+}
+
+/// One histogram per second of the measured window (by completion time),
+/// of the corrected and the uncorrected echo latency: what `--hlog` writes
+/// as an HdrHistogram interval log.
+#[derive(Debug, Clone)]
+pub struct IntervalLog {
+    /// When the window began, by the wall clock.
+    pub start: SystemTime,
+    /// `[corrected, uncorrected]` per second, in nanoseconds.
+    pub seconds: Vec<[Histogram<u64>; 2]>,
+}
+
+impl IntervalLog {
+    /// The interval tags, in the order of each second's pair.
+    pub const TAGS: [&'static str; 2] = ["corrected", "uncorrected"];
+
+    pub(crate) fn new(start: SystemTime) -> IntervalLog {
+        IntervalLog {
+            start,
+            seconds: Vec::new(),
+        }
+    }
+
+    /// Adds one load thread's intervals, second by second.
+    pub(crate) fn add(&mut self, seconds: Vec<[Histogram<u64>; 2]>) {
+        for (i, pair) in seconds.into_iter().enumerate() {
+            match self.seconds.get_mut(i) {
+                // Same bounds everywhere, so adding cannot fail.
+                Some([with, without]) => {
+                    let _ = with.add(&pair[0]);
+                    let _ = without.add(&pair[1]);
+                }
+                None => self.seconds.push(pair),
+            }
+        }
+    }
+
+    /// The corrected p99 of each second, in microseconds (0 for a second with no echo).
+    pub fn p99_by_second_us(&self) -> Vec<f64> {
+        self.seconds
+            .iter()
+            .map(|[with, _]| with.value_at_quantile(0.99) as f64 / 1e3)
+            .collect()
+    }
+
+    /// Writes the HdrHistogram interval log: a StartTime header, then one
+    /// V2-compressed histogram per second and tag, with timestamps relative
+    /// to the start and maxima in milliseconds.
+    pub fn write(&self, out: &mut impl io::Write) -> io::Result<()> {
+        let mut serializer = V2DeflateSerializer::new();
+        let mut log = IntervalLogWriterBuilder::new()
+            .add_comment("[Histogram log format version 1.3]")
+            .add_comment("c10k load: echo latency in nanoseconds, one interval per second")
+            .with_start_time(self.start)
+            .with_base_time(self.start)
+            .with_max_value_divisor(1e6)
+            .begin_log_with(out, &mut serializer)?;
+        for (second, pair) in self.seconds.iter().enumerate() {
+            for (histogram, tag) in pair.iter().zip(Self::TAGS) {
+                log.write_histogram(
+                    histogram,
+                    Duration::from_secs(second as u64),
+                    Duration::from_secs(1),
+                    Tag::new(tag),
+                )
+                .map_err(|err| io::Error::other(format!("{err:?}")))?;
+            }
+        }
+        Ok(())
+    }
+}
+
 /// Everything a run records, as written by `--json`.
 #[derive(Debug, Clone, Serialize)]
 pub struct Report {
@@ -218,6 +362,9 @@ pub struct Report {
     pub settings: Settings,
     pub results: Results,
     pub histograms: EncodedHistograms,
+    /// Written separately, with `--hlog`.
+    #[serde(skip)]
+    pub intervals: IntervalLog,
 }
 
 impl Report {
@@ -251,6 +398,30 @@ impl Report {
             "messages {}  ({:.0} msg/s, {:.2} MB/s{cpu})",
             r.messages, r.messages_per_s, r.megabytes_per_s
         );
+        if r.drained > 0 || r.unfinished > 0 {
+            let _ = writeln!(
+                out,
+                "after the window: {} echoes drained (in the latency figures), {} unfinished",
+                r.drained, r.unfinished
+            );
+        }
+        if let Some(schedule) = &r.schedule {
+            let lag = schedule.send_lag.as_ref().map_or(String::new(), |lag| {
+                format!(", send lag p99 {:.1} us", lag.p99_us)
+            });
+            let _ = writeln!(
+                out,
+                "schedule: {:.0} of {:.0} msg/s sent (the ready connections' share of --rate {:.0}){lag}{}",
+                schedule.achieved_msgs_per_s,
+                schedule.scheduled_msgs_per_s,
+                schedule.requested_msgs_per_s,
+                if schedule.fell_behind {
+                    " - the load fell behind its schedule: these figures describe the load generator too"
+                } else {
+                    ""
+                }
+            );
+        }
         let _ = writeln!(
             out,
             "{:<18}{:>10}{:>10}{:>10}{:>10}{:>10}{:>10}{:>10}",
@@ -332,6 +503,72 @@ mod tests {
         b.add(ErrorKind::Mismatch);
         a.merge(&b);
         assert_eq!((a.reset, a.mismatch, a.total()), (2, 1, 3));
+    }
+
+    #[test]
+    fn the_schedule_check_flags_lag_and_shortfall() {
+        let mut on_time = crate::engine::latency_histogram();
+        on_time.record(50_000).unwrap(); // 50 us late
+        assert!(!Schedule::check(1000.0, 1000.0, 990.0, &on_time).fell_behind);
+        // Under 95% of what the ready connections were scheduled to send.
+        assert!(Schedule::check(1000.0, 1000.0, 900.0, &on_time).fell_behind);
+        // Half the connections ready: half the rate is on schedule.
+        assert!(!Schedule::check(1000.0, 500.0, 499.0, &on_time).fell_behind);
+        let mut late = crate::engine::latency_histogram();
+        for _ in 0..100 {
+            late.record(5_000_000).unwrap(); // 5 ms late
+        }
+        assert!(Schedule::check(1000.0, 1000.0, 1000.0, &late).fell_behind);
+    }
+
+    #[test]
+    fn an_interval_log_reads_back_and_its_intervals_add_up_to_the_total() {
+        use hdrhistogram::serialization::Deserializer;
+        use hdrhistogram::serialization::interval_log::{IntervalLogIterator, LogEntry};
+
+        let mut log = IntervalLog::new(SystemTime::now());
+        let mut total = crate::engine::latency_histogram();
+        // Two load threads: one saw three seconds, the other two.
+        for (thread, seconds) in [(0u64, 3u64), (1, 2)] {
+            let pairs = (0..seconds)
+                .map(|second| {
+                    let mut pair = [
+                        crate::engine::latency_histogram(),
+                        crate::engine::latency_histogram(),
+                    ];
+                    for i in 0..100 * (second + 1) {
+                        let value = 10_000 + i * 997 + second * 1_000_000 + thread * 333;
+                        pair[0].record(value).unwrap();
+                        pair[1].record(value / 2).unwrap();
+                        total.record(value).unwrap();
+                    }
+                    pair
+                })
+                .collect();
+            log.add(pairs);
+        }
+        assert_eq!(log.seconds.len(), 3);
+        let mut text = Vec::new();
+        log.write(&mut text).unwrap();
+        let mut sum = crate::engine::latency_histogram();
+        let mut intervals = 0;
+        for entry in IntervalLogIterator::new(&text) {
+            if let LogEntry::Interval(interval) = entry.unwrap()
+                && interval.tag().map(|t| t.as_str()) == Some("corrected")
+            {
+                let bytes = base64::engine::general_purpose::STANDARD
+                    .decode(interval.encoded_histogram())
+                    .unwrap();
+                let histogram: Histogram<u64> = Deserializer::new()
+                    .deserialize(&mut bytes.as_slice())
+                    .unwrap();
+                sum.add(&histogram).unwrap();
+                intervals += 1;
+            }
+        }
+        assert_eq!(intervals, log.seconds.len());
+        assert_eq!(sum, total);
+        assert!(String::from_utf8(text).unwrap().contains("#[StartTime: "));
     }
 
     #[test]

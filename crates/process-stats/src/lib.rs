@@ -17,51 +17,174 @@
 use serde::{Deserialize, Serialize};
 
 /// One reading of `/proc/<pid>`. CPU times have the kernel's tick resolution
-/// (1 / [`clock_ticks_per_second`], 10 ms on most systems).
+/// (1 / [`clock_ticks_per_second`], 10 ms on most systems). Context switches
+/// are summed over every thread of the process (`/proc/<pid>/task/*`), not
+/// just its main thread.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
 pub struct ProcSample {
+    /// Resident memory in user space (not the kernel's memory for the process).
     pub rss_kib: u64,
     pub threads: u64,
     pub fds: u64,
     pub cpu_user_s: f64,
     pub cpu_system_s: f64,
+    /// CPU seconds from the scheduler's nanosecond accounting, summed over
+    /// the live threads ([`cpu_run_seconds`]); 0 where the kernel has none.
+    #[serde(default)]
+    pub cpu_run_s: f64,
     pub voluntary_switches: u64,
     pub involuntary_switches: u64,
 }
 
+/// What a process occupies, cheap enough to read every 100 ms even with
+/// 10,000 threads.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct Footprint {
+    pub rss_kib: u64,
+    pub threads: u64,
+    pub fds: u64,
+}
+
+/// The kernel's own memory, machine-wide, from `/proc/meminfo` and
+/// `/proc/net/sockstat`: what user-space RSS does not show (thread kernel
+/// stacks, socket and epoll structures, socket buffers).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
+pub struct KernelMemory {
+    /// `KernelStack`: every thread's kernel stack.
+    pub kernel_stack_kib: u64,
+    /// `SUnreclaim`: slab memory the kernel cannot reclaim (sockets, epoll items, ...).
+    pub slab_unreclaimable_kib: u64,
+    /// TCP socket buffer memory (`sockstat` TCP `mem`, in KiB).
+    pub tcp_buffers_kib: u64,
+    /// TCP sockets in use.
+    pub tcp_sockets: u64,
+}
+
+impl KernelMemory {
+    /// Kernel stacks plus unreclaimable slab plus TCP buffers, in KiB.
+    pub fn total_kib(&self) -> u64 {
+        self.kernel_stack_kib + self.slab_unreclaimable_kib + self.tcp_buffers_kib
+    }
+}
+
 impl ProcSample {
-    /// User plus system CPU seconds.
+    /// User plus system CPU seconds, in clock ticks.
     pub fn cpu_s(&self) -> f64 {
         self.cpu_user_s + self.cpu_system_s
+    }
+
+    /// CPU seconds used between `earlier` and this sample: from the
+    /// scheduler's nanoseconds where both have them, else from clock ticks
+    /// (10 ms each, too coarse for a short window at a low rate).
+    pub fn cpu_since(&self, earlier: &ProcSample) -> f64 {
+        if self.cpu_run_s > 0.0 && earlier.cpu_run_s > 0.0 {
+            self.cpu_run_s - earlier.cpu_run_s
+        } else {
+            self.cpu_s() - earlier.cpu_s()
+        }
     }
 }
 
 /// Reads `/proc/<pid>`; `None` once the process is gone.
 pub fn sample(pid: u32) -> Option<ProcSample> {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
-    let field = |name: &str| -> u64 {
-        status
-            .lines()
-            .find_map(|line| line.strip_prefix(name))
-            .and_then(|rest| rest.split_whitespace().next())
-            .and_then(|value| value.parse().ok())
-            .unwrap_or(0)
-    };
+    let footprint = footprint(pid)?;
     let (cpu_user_s, cpu_system_s) = cpu_times(pid)?;
+    let (voluntary_switches, involuntary_switches) = context_switches(pid)?;
     Some(ProcSample {
-        rss_kib: field("VmRSS:"),
-        threads: field("Threads:"),
-        fds: open_fds(pid)?,
+        rss_kib: footprint.rss_kib,
+        threads: footprint.threads,
+        fds: footprint.fds,
         cpu_user_s,
         cpu_system_s,
-        voluntary_switches: field("voluntary_ctxt_switches:"),
-        involuntary_switches: field("nonvoluntary_ctxt_switches:"),
+        cpu_run_s: cpu_run_seconds(pid).unwrap_or(0.0),
+        voluntary_switches,
+        involuntary_switches,
     })
 }
 
-/// CPU seconds (user plus system) process `pid` has used so far.
+/// Reads RSS, threads and descriptors of `pid`.
+pub fn footprint(pid: u32) -> Option<Footprint> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    Some(Footprint {
+        rss_kib: field(&status, "VmRSS:"),
+        threads: field(&status, "Threads:"),
+        fds: open_fds(pid)?,
+    })
+}
+
+/// `(voluntary, involuntary)` context switches of every thread of `pid`,
+/// summed (`/proc/<pid>/status` alone counts only the main thread).
+pub fn context_switches(pid: u32) -> Option<(u64, u64)> {
+    let tasks = std::fs::read_dir(format!("/proc/{pid}/task")).ok()?;
+    let (mut voluntary, mut involuntary) = (0, 0);
+    for task in tasks.flatten() {
+        // A thread that ended meanwhile has no status any more: it is not counted.
+        if let Ok(status) = std::fs::read_to_string(task.path().join("status")) {
+            voluntary += field(&status, "voluntary_ctxt_switches:");
+            involuntary += field(&status, "nonvoluntary_ctxt_switches:");
+        }
+    }
+    Some((voluntary, involuntary))
+}
+
+/// The kernel's memory now, machine-wide.
+pub fn kernel_memory() -> Option<KernelMemory> {
+    let meminfo = std::fs::read_to_string("/proc/meminfo").ok()?;
+    let sockstat = std::fs::read_to_string("/proc/net/sockstat").ok()?;
+    // `TCP: inuse 5 orphan 0 tw 0 alloc 7 mem 1`, mem in pages.
+    let tcp = sockstat
+        .lines()
+        .find_map(|line| line.strip_prefix("TCP:"))?;
+    let tcp_value = |name: &str| -> u64 {
+        let mut words = tcp.split_whitespace();
+        while let Some(word) = words.next() {
+            if word == name {
+                return words.next().and_then(|v| v.parse().ok()).unwrap_or(0);
+            }
+        }
+        0
+    };
+    let page_kib = rustix::param::page_size() as u64 / 1024;
+    Some(KernelMemory {
+        kernel_stack_kib: field(&meminfo, "KernelStack:"),
+        slab_unreclaimable_kib: field(&meminfo, "SUnreclaim:"),
+        tcp_buffers_kib: tcp_value("mem") * page_kib,
+        tcp_sockets: tcp_value("inuse"),
+    })
+}
+
+/// The first number after `name` on its line of a `/proc` status-like text.
+fn field(text: &str, name: &str) -> u64 {
+    text.lines()
+        .find_map(|line| line.strip_prefix(name))
+        .and_then(|rest| rest.split_whitespace().next())
+        .and_then(|value| value.parse().ok())
+        .unwrap_or(0)
+}
+
+/// CPU seconds (user plus system) process `pid` has used so far, in clock ticks.
 pub fn cpu_seconds(pid: u32) -> Option<f64> {
     cpu_times(pid).map(|(user, system)| user + system)
+}
+
+/// CPU seconds the live threads of `pid` have run, from the scheduler's
+/// nanosecond accounting (`/proc/<pid>/task/*/schedstat`): precise where
+/// clock ticks are 10 ms coarse. Threads that have exited are not counted,
+/// so compare two readings only across a time when threads live on.
+pub fn cpu_run_seconds(pid: u32) -> Option<f64> {
+    let tasks = std::fs::read_dir(format!("/proc/{pid}/task")).ok()?;
+    let mut nanos: u64 = 0;
+    for task in tasks.flatten() {
+        if let Ok(text) = std::fs::read_to_string(task.path().join("schedstat"))
+            && let Some(run) = text
+                .split_whitespace()
+                .next()
+                .and_then(|v| v.parse::<u64>().ok())
+        {
+            nanos += run;
+        }
+    }
+    (nanos > 0).then(|| nanos as f64 / 1e9)
 }
 
 /// Descriptors process `pid` holds open.
@@ -131,12 +254,65 @@ mod tests {
     }
 
     #[test]
+    fn context_switches_count_every_thread() {
+        let me = std::process::id();
+        let (before, _) = super::context_switches(me).unwrap();
+        let (slept, done) = std::sync::mpsc::channel();
+        let (release, released) = std::sync::mpsc::channel::<()>();
+        // A thread that sleeps switches voluntarily each time; the main
+        // thread's own status would not show it. It stays alive (its task
+        // entry with it) until it has been counted.
+        let sleeper = std::thread::spawn(move || {
+            for _ in 0..20 {
+                std::thread::sleep(std::time::Duration::from_millis(1));
+            }
+            slept.send(()).unwrap();
+            let _ = released.recv();
+        });
+        done.recv().unwrap();
+        let (after, _) = super::context_switches(me).unwrap();
+        release.send(()).unwrap();
+        sleeper.join().unwrap();
+        assert!(after >= before + 20, "{before} -> {after}");
+        assert!(super::context_switches(u32::MAX).is_none());
+    }
+
+    #[test]
+    fn kernel_memory_grows_with_open_sockets() {
+        let before = super::kernel_memory().unwrap();
+        assert!(before.kernel_stack_kib > 0 && before.slab_unreclaimable_kib > 0);
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = listener.local_addr().unwrap();
+        let pairs: Vec<_> = (0..200)
+            .map(|_| {
+                let client = std::net::TcpStream::connect(addr).unwrap();
+                (client, listener.accept().unwrap().0)
+            })
+            .collect();
+        let during = super::kernel_memory().unwrap();
+        assert!(
+            during.tcp_sockets >= before.tcp_sockets + 300,
+            "{before:?} {during:?}"
+        );
+        drop(pairs);
+    }
+
+    #[test]
     fn cpu_time_grows_while_spinning() {
         let before = super::cpu_seconds(std::process::id()).unwrap();
         let spin = std::time::Instant::now();
         while spin.elapsed() < std::time::Duration::from_millis(60) {}
         let after = super::cpu_seconds(std::process::id()).unwrap();
         assert!(after > before, "{before} -> {after}");
+        let run_before = super::cpu_run_seconds(std::process::id()).unwrap();
+        let spin = std::time::Instant::now();
+        while spin.elapsed() < std::time::Duration::from_millis(20) {}
+        let run_after = super::cpu_run_seconds(std::process::id()).unwrap();
+        // Nanosecond accounting sees 20 ms of spinning, which ticks may round away.
+        assert!(
+            run_after - run_before >= 0.015,
+            "{run_before} -> {run_after}"
+        );
         assert!(super::cpu_seconds(u32::MAX).is_none());
     }
 
