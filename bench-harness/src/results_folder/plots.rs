@@ -70,9 +70,16 @@ struct At {
     rate: Option<f64>,
 }
 
-/// Draws every plot of `results` into `dir`; returns the files written.
+/// Draws every plot of `results` into `dir`; returns the files written, in
+/// the order the README shows them.
 pub(crate) fn render(dir: &Path, results: &BenchResults) -> anyhow::Result<Vec<PathBuf>> {
     let mut written = Vec::new();
+    // The headline first: what a message costs each server at fixed rates.
+    for &conns in &results.plan.efficiency_conns {
+        let file = dir.join(format!("efficiency-{conns}c.svg"));
+        efficiency(&file, results, conns)?;
+        written.push(file);
+    }
     for &size in &results.plan.sizes {
         let file = dir.join(format!("throughput-{size}B.svg"));
         connection_series(&file, results, size, Figure::Throughput)?;
@@ -85,11 +92,6 @@ pub(crate) fn render(dir: &Path, results: &BenchResults) -> anyhow::Result<Vec<P
     ] {
         let file = dir.join(name);
         connection_series(&file, results, size, figure)?;
-        written.push(file);
-    }
-    for &conns in &results.plan.efficiency_conns {
-        let file = dir.join(format!("efficiency-{conns}c.svg"));
-        efficiency(&file, results, conns)?;
         written.push(file);
     }
     if !results.plan.rates.is_empty() {
@@ -194,7 +196,7 @@ fn connection_series(
         "connections (log scale)",
         unit,
         &lines,
-        log_y,
+        (true, log_y),
     )
 }
 
@@ -241,7 +243,7 @@ fn knee(file: &Path, results: &BenchResults) -> anyhow::Result<()> {
         "offered messages per second, as achieved (log scale)",
         "p99 latency (microseconds)",
         &lines,
-        true,
+        (true, true),
     )
 }
 
@@ -267,10 +269,10 @@ fn efficiency(file: &Path, results: &BenchResults, conns: usize) -> anyhow::Resu
         file,
         results,
         &title,
-        "offered messages per second (log scale)",
+        "offered messages per second",
         "server CPU microseconds per message",
         &lines,
-        false,
+        (false, false),
     )
 }
 
@@ -318,10 +320,10 @@ fn over_time(file: &Path, results: &BenchResults) -> anyhow::Result<()> {
         file,
         results,
         &title,
-        "second of the measured window (log scale)",
-        "p99 latency (microseconds)",
+        "second of the measured window (the last point includes the drain after it)",
+        "p99 latency (microseconds, log scale)",
         &lines,
-        true,
+        (false, true),
     )
 }
 
@@ -362,7 +364,7 @@ fn line_chart(
     x_label: &str,
     y_label: &str,
     lines: &[Line],
-    log_y: bool,
+    (log_x, log_y): (bool, bool),
 ) -> anyhow::Result<()> {
     let root = SVGBackend::new(file, (WIDTH, HEIGHT)).into_drawing_area();
     root.fill(&WHITE)?;
@@ -375,14 +377,15 @@ fn line_chart(
                 .flat_map(|d| [(d.x, d.range.0), (d.x, d.range.1)])
         })
         .collect();
-    let (x_min, x_max) = bounds(all.iter().map(|p| p.0), true);
+    let (x_min, x_max) = bounds(all.iter().map(|p| p.0), log_x);
     let (y_min, y_max) = bounds(all.iter().map(|p| p.1), log_y);
     let labels = (title, x_label, y_label);
-    let x = (x_min..x_max).log_scale();
-    if log_y {
-        draw_lines(&plot_area, labels, lines, x, (y_min..y_max).log_scale())?;
-    } else {
-        draw_lines(&plot_area, labels, lines, x, y_min..y_max)?;
+    let (x, y) = (x_min..x_max, y_min..y_max);
+    match (log_x, log_y) {
+        (true, true) => draw_lines(&plot_area, labels, lines, x.log_scale(), y.log_scale())?,
+        (true, false) => draw_lines(&plot_area, labels, lines, x.log_scale(), y)?,
+        (false, true) => draw_lines(&plot_area, labels, lines, x, y.log_scale())?,
+        (false, false) => draw_lines(&plot_area, labels, lines, x, y)?,
     }
     let shown = lines.iter().filter(|line| !line.points.is_empty());
     legend(&legend_area, results, shown.map(|line| line.model))?;

@@ -342,7 +342,7 @@ fn verdicts(results: &BenchResults) -> String {
         out,
         "From both sides' CPU use during the window (busy: at least {:.0}% of its CPUs) \
          and, in the open loop, whether the load kept its schedule (p99 send lag at most \
-         1 ms, at least 95% of the requested rate). Points per verdict:\n",
+         1 ms, at least 95% of the rate its ready connections were scheduled to send). Points per verdict:\n",
         LimitedBy::BUSY * 100.0
     );
     let labels: Vec<&str> = kinds.iter().map(|k| k.label()).collect();
