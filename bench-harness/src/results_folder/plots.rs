@@ -205,18 +205,7 @@ fn connection_series(
 /// was asked to be, and is crossed.
 fn knee(file: &Path, results: &BenchResults) -> anyhow::Result<()> {
     let (connections, size) = (results.plan.rate_conns, results.base_size());
-    let at: Vec<At> = results
-        .plan
-        .rates
-        .iter()
-        .map(|&rate| At {
-            x: rate,
-            mode: Loop::Open,
-            connections,
-            size,
-            rate: Some(rate),
-        })
-        .collect();
+    let at = open_loop(&results.plan.rates, connections, size);
     let mut lines = lines(results, &at, results::p99_us);
     for line in &mut lines {
         let name = &results.models[line.model].name;
@@ -250,18 +239,7 @@ fn knee(file: &Path, results: &BenchResults) -> anyhow::Result<()> {
 /// Server CPU per message against the fixed offered rates, over `conns` connections.
 fn efficiency(file: &Path, results: &BenchResults, conns: usize) -> anyhow::Result<()> {
     let size = results.base_size();
-    let at: Vec<At> = results
-        .plan
-        .efficiency_rates
-        .iter()
-        .map(|&rate| At {
-            x: rate,
-            mode: Loop::Open,
-            connections: conns,
-            size,
-            rate: Some(rate),
-        })
-        .collect();
+    let at = open_loop(&results.plan.efficiency_rates, conns, size);
     let lines = lines(results, &at, results::cpu_us_per_message);
     let title =
         format!("Server CPU per message at fixed offered rates, {conns} connections, {size} B");
@@ -325,6 +303,20 @@ fn over_time(file: &Path, results: &BenchResults) -> anyhow::Result<()> {
         &lines,
         (false, true),
     )
+}
+
+/// The open-loop points at `rates` over `connections`, placed at their rate.
+fn open_loop(rates: &[f64], connections: usize, size: usize) -> Vec<At> {
+    rates
+        .iter()
+        .map(|&rate| At {
+            x: rate,
+            mode: Loop::Open,
+            connections,
+            size,
+            rate: Some(rate),
+        })
+        .collect()
 }
 
 /// Each model's median `figure` at each of `at`, with its range.
