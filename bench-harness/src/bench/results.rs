@@ -2,8 +2,6 @@
 //! over repetitions, per-model summaries). The views (plots, CSV, README)
 //! live in [`crate::results_folder`] and read only this.
 
-use std::collections::BTreeMap;
-
 use serde::{Deserialize, Serialize};
 
 use load::machine::Machine;
@@ -266,19 +264,6 @@ pub(crate) struct ModelSummary {
     pub(crate) largest_served: Option<(usize, usize)>,
 }
 
-/// The key repetitions share.
-type PointKey = (String, Loop, usize, usize, Option<u64>);
-
-fn key(point: &Point) -> PointKey {
-    (
-        point.model.clone(),
-        point.mode,
-        point.connections,
-        point.size,
-        point.rate.map(|r| r.to_bits()),
-    )
-}
-
 /// The median and range of a figure over repetitions.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub(crate) struct Spread {
@@ -309,15 +294,6 @@ impl Spread {
 }
 
 impl BenchResults {
-    /// Points grouped by everything but the repetition.
-    pub(crate) fn grouped(&self) -> BTreeMap<PointKey, Vec<&Point>> {
-        let mut groups: BTreeMap<PointKey, Vec<&Point>> = BTreeMap::new();
-        for point in &self.points {
-            groups.entry(key(point)).or_default().push(point);
-        }
-        groups
-    }
-
     /// The repetitions of one point.
     pub(crate) fn repetitions(
         &self,
@@ -327,14 +303,17 @@ impl BenchResults {
         size: usize,
         rate: Option<f64>,
     ) -> Vec<&Point> {
-        let key = (
-            model.to_string(),
-            mode,
-            connections,
-            size,
-            rate.map(|r| r.to_bits()),
-        );
-        self.grouped().remove(&key).unwrap_or_default()
+        let rate = rate.map(f64::to_bits);
+        self.points
+            .iter()
+            .filter(|p| {
+                p.model == model
+                    && p.mode == mode
+                    && p.connections == connections
+                    && p.size == size
+                    && p.rate.map(f64::to_bits) == rate
+            })
+            .collect()
     }
 
     /// The fixed-rate points, `(rate, connections)`, in plan order.
@@ -361,14 +340,7 @@ impl BenchResults {
         rate: Option<f64>,
         figure: impl Fn(&Point) -> Option<f64>,
     ) -> Option<Spread> {
-        let key = (
-            model.to_string(),
-            mode,
-            connections,
-            size,
-            rate.map(|r| r.to_bits()),
-        );
-        let group = self.grouped().remove(&key)?;
+        let group = self.repetitions(model, mode, connections, size, rate);
         Spread::of(group.into_iter().filter_map(figure).collect())
     }
 
