@@ -52,7 +52,8 @@ pub(crate) fn parse_count(text: &str) -> Result<usize, String> {
         .ok_or_else(|| format!("'{text}' is too large"))
 }
 
-/// Parses a duration: `5` or `5s`, `1.5`, `500ms`, `2m`.
+/// Parses a duration: `5` or `5s`, `1.5`, `500ms`, `2m`; at most a day, so
+/// that no deadline computed from it can overflow.
 pub(crate) fn parse_duration(text: &str) -> Result<Duration, String> {
     let (number, unit) = split_unit(text);
     let seconds_per_unit = match unit {
@@ -66,8 +67,14 @@ pub(crate) fn parse_duration(text: &str) -> Result<Duration, String> {
     let value: f64 = number
         .parse()
         .map_err(|_| format!("'{text}' is not a duration"))?;
-    Duration::try_from_secs_f64(value * seconds_per_unit)
-        .map_err(|_| format!("'{text}' is not a duration of zero or more"))
+    let duration = Duration::try_from_secs_f64(value * seconds_per_unit)
+        .map_err(|_| format!("'{text}' is not a duration of zero or more"))?;
+    if duration > model::config::MAX_WAIT {
+        return Err(format!(
+            "'{text}' is longer than a day, the most any wait may be"
+        ));
+    }
+    Ok(duration)
 }
 
 /// A rate in messages or connections per second: `500`, `2.5k`.
@@ -182,5 +189,8 @@ mod tests {
         assert_eq!(parse_duration("0"), Ok(Duration::ZERO));
         assert!(parse_duration("-1").is_err());
         assert!(parse_duration("soon").is_err());
+        assert_eq!(parse_duration("24h"), Ok(model::config::MAX_WAIT));
+        assert!(parse_duration("24.001h").is_err());
+        assert!(parse_duration("10000000000000000000").is_err());
     }
 }

@@ -74,6 +74,34 @@ fn every_model_serves_and_stops_gracefully_on_sigterm() {
 }
 
 #[test]
+fn resets_before_the_handshake_count_as_rejected_not_errors() {
+    for model in model_names() {
+        let served = Served::start(&[model]);
+        for partial in [&b""[..], b"hel", b"hello", b"hel", b""] {
+            let mut client = TcpStream::connect(served.addr).unwrap();
+            client.write_all(partial).unwrap();
+            std::thread::sleep(Duration::from_millis(20));
+            // A zero linger makes the close a reset.
+            socket2::SockRef::from(&client)
+                .set_linger(Some(Duration::ZERO))
+                .unwrap();
+        }
+        let mut client = handshaken(served.addr);
+        assert_echo(&mut client, b"after the resets");
+        drop(client);
+        served.signal("TERM");
+        let (status, rest) = served.wait(Duration::from_secs(10));
+        assert!(status.success(), "{model}: {status}");
+        let stats: model::Stats = rest.trim().parse().unwrap();
+        assert_eq!(
+            (stats.errors, stats.completed, stats.rejected + 1),
+            (0, 1, stats.accepted),
+            "{model}: errors counts only handshaken connections: {rest}"
+        );
+    }
+}
+
+#[test]
 fn tokio_serves_with_the_current_thread_flavor() {
     let served = Served::start(&["tokio", "--flavor", "current-thread"]);
     let mut client = handshaken(served.addr);
@@ -116,6 +144,18 @@ fn bad_command_lines_get_one_line_and_a_failure_status() {
         &["serve", "blocking", "--workers", "0"],
         &["serve", "blocking", "--buffer", "lots"],
         &["serve", "blocking", "--grace", "-1"],
+        // Out of bounds: would overflow a deadline, or truncate a length.
+        &[
+            "serve",
+            "blocking",
+            "--handshake-timeout",
+            "10000000000000000000",
+        ],
+        &["serve", "epoll-callback", "--idle-timeout", "25h"],
+        &["serve", "tokio", "--grace", "86401"],
+        &["serve", "smol", "--handshake-timeout", "0"],
+        &["serve", "io-uring", "--buffer", "3GiB"],
+        &["serve", "blocking", "--buffer", "63"],
         &["serve", "blocking", "--addr", "nowhere"],
         &["serve", "blocking", "--stack-size", "64KiB"],
         &["serve", "smol", "--flavor", "current-thread"],

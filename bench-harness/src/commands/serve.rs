@@ -37,19 +37,20 @@ pub(crate) struct ServeArgs {
     #[arg(long, value_name = "N", value_parser = positive_count)]
     pub(crate) max_conns: Option<usize>,
 
-    /// The handshake line must be complete this long after the connection is served.
+    /// The handshake line must be complete this long after the connection is
+    /// served (more than 0, at most a day).
     #[arg(long, value_name = "SECS", default_value = "5", value_parser = units::parse_duration)]
     pub(crate) handshake_timeout: Duration,
 
-    /// Close connections with no traffic for this long; 0 never does.
+    /// Close connections with no traffic for this long; 0 never does (at most a day).
     #[arg(long, value_name = "SECS", default_value = "0", value_parser = units::parse_duration)]
     pub(crate) idle_timeout: Duration,
 
-    /// Most not-yet-echoed bytes held per connection (units: KiB, MiB).
+    /// Most not-yet-echoed bytes held per connection (units: KiB, MiB; 64 B to 64 MiB).
     #[arg(long, value_name = "BYTES", default_value = "16KiB", value_parser = positive_bytes)]
     pub(crate) buffer: usize,
 
-    /// After SIGINT/SIGTERM, how long open connections may still finish.
+    /// After SIGINT/SIGTERM, how long open connections may still finish (at most a day).
     #[arg(long, value_name = "SECS", default_value = "5", value_parser = units::parse_duration)]
     pub(crate) grace: Duration,
 
@@ -124,7 +125,7 @@ fn config(model: &Model, args: &ServeArgs) -> anyhow::Result<Config> {
         }
     }
     let defaults = Config::default();
-    Ok(Config {
+    let config = Config {
         workers: args.workers,
         max_conns: args.max_conns.unwrap_or(defaults.max_conns),
         handshake_timeout: args.handshake_timeout,
@@ -133,5 +134,7 @@ fn config(model: &Model, args: &ServeArgs) -> anyhow::Result<Config> {
         grace: args.grace,
         stack_size: args.stack_size.unwrap_or(defaults.stack_size),
         flavor: args.flavor.unwrap_or(defaults.flavor),
-    })
+    };
+    config.check().map_err(bad_input)?;
+    Ok(config)
 }

@@ -83,6 +83,11 @@ pub static CASES: &[Case] = &[
         idle_timeout,
     ),
     case(
+        "slow_steady_reader",
+        "a client reading 4 KiB every 50 ms while its echo backs up is not idle: not cut in 5 idle timeouts",
+        slow_steady_reader,
+    ),
+    case(
         "max_conns",
         "a connection over --max-conns is closed at once; serving recovers",
         max_conns,
@@ -91,6 +96,11 @@ pub static CASES: &[Case] = &[
         "graceful_shutdown",
         "after shutdown an open connection finishes; stragglers are cut at the grace period",
         graceful_shutdown,
+    ),
+    case(
+        "refused_after_shutdown",
+        "after SIGTERM new connects are refused or closed at once, never left waiting; an open connection still finishes",
+        refused_after_shutdown,
     ),
     case(
         "two_workers",
@@ -445,6 +455,112 @@ fn idle_timeout(run: &Run<'_>) -> CaseResult {
     passes(server)
 }
 
+fn slow_steady_reader(run: &Run<'_>) -> CaseResult {
+    use std::io::{ErrorKind, Read, Write};
+    const READ: usize = 4096;
+    let server = run.start(&Setup {
+        idle_timeout: Some(Duration::from_millis(400)),
+        ..Setup::default()
+    })?;
+    let idle = server
+        .timeouts()
+        .idle
+        .ok_or_else(|| "the server has no idle timeout".to_string())?;
+    let every = Duration::from_millis(50).min(idle / 4);
+    let stream = small_window(server.addr())?;
+    let writer = stream.try_clone().map_err(|e| e.to_string())?;
+    writer
+        .set_write_timeout(Some(Duration::from_millis(50)))
+        .map_err(|e| e.to_string())?;
+    let stop = AtomicBool::new(false);
+    let (sent, slow) = thread::scope(|scope| {
+        // Sends without pause, so the echo backs up in the server's buffers
+        // and every byte the reader takes is one the server may write.
+        let pushing = scope.spawn(|| {
+            let chunk = [b'x'; 64 * 1024];
+            let mut sent = 0usize;
+            let mut writer = &writer;
+            while !stop.load(Ordering::Relaxed) {
+                match writer.write(&chunk) {
+                    Ok(n) => sent += n,
+                    Err(e)
+                        if matches!(
+                            e.kind(),
+                            ErrorKind::WouldBlock | ErrorKind::TimedOut | ErrorKind::Interrupted
+                        ) => {}
+                    Err(_) => break,
+                }
+            }
+            sent
+        });
+        let started = Instant::now();
+        let mut reader = &stream;
+        let mut slow = Ok(0usize);
+        while started.elapsed() < idle * 5 {
+            thread::sleep(every);
+            match reader.read(&mut [0u8; READ]) {
+                Ok(0) => {
+                    slow = Err(format!("closed after {:?}", started.elapsed()));
+                    break;
+                }
+                Ok(n) => slow = slow.map(|total| total + n),
+                Err(e)
+                    if matches!(
+                        e.kind(),
+                        ErrorKind::WouldBlock | ErrorKind::TimedOut | ErrorKind::Interrupted
+                    ) => {}
+                Err(e) => {
+                    slow = Err(format!("{e} after {:?}", started.elapsed()));
+                    break;
+                }
+            }
+        }
+        stop.store(true, Ordering::Relaxed);
+        (pushing.join().unwrap_or(0), slow)
+    });
+    let slowly = slow.map_err(|e| {
+        format!("a client reading {READ} bytes every {every:?} was cut as idle ({idle:?}): {e}")
+    })?;
+    stream
+        .shutdown(std::net::Shutdown::Write)
+        .map_err(|e| format!("half-closing: {e}"))?;
+    let mut rest = Vec::new();
+    (&stream)
+        .read_to_end(&mut rest)
+        .map_err(|e| format!("reading the rest of the echo: {e}"))?;
+    let echoed = slowly + rest.len();
+    ensure!(
+        echoed == sent,
+        "sent {sent} bytes, {echoed} came back ({slowly} of them slowly)"
+    );
+    drop((stream, writer));
+    passes(server)
+}
+
+/// A handshaken client whose receive buffer is small, so that what the
+/// server sends backs up quickly and each read frees only a little.
+fn small_window(addr: std::net::SocketAddr) -> Result<std::net::TcpStream, String> {
+    use socket2::{Domain, Socket, Type};
+    let socket = Socket::new(Domain::for_address(addr), Type::STREAM, None)
+        .and_then(|socket| socket.set_recv_buffer_size(4096).map(|()| socket))
+        .map_err(|e| format!("a small-window socket: {e}"))?;
+    socket
+        .connect_timeout(&addr.into(), crate::client::IO_TIMEOUT)
+        .map_err(|e| format!("connect to {addr}: {e}"))?;
+    let mut stream: std::net::TcpStream = socket.into();
+    let set = |stream: &std::net::TcpStream| -> std::io::Result<()> {
+        stream.set_nodelay(true)?;
+        stream.set_read_timeout(Some(crate::client::IO_TIMEOUT))
+    };
+    set(&stream).map_err(|e| format!("configuring the client socket: {e}"))?;
+    std::io::Write::write_all(&mut stream, b"hello\n").map_err(|e| e.to_string())?;
+    let mut reply = [0u8; 6];
+    std::io::Read::read_exact(&mut stream, &mut reply)
+        .map_err(|e| format!("handshake reply: {e}"))?;
+    ensure!(reply == protocol::REPLY, "handshake reply: got {reply:?}");
+    Ok(stream)
+}
+
 fn max_conns(run: &Run<'_>) -> CaseResult {
     const MAX: usize = 3;
     let setup = Setup {
@@ -533,6 +649,92 @@ fn graceful_shutdown(run: &Run<'_>) -> CaseResult {
     idle.expect_closed()
         .map_err(|e| format!("a connection still open at the end of the grace period: {e}"))?;
     Ok(Verdict::Pass)
+}
+
+fn refused_after_shutdown(run: &Run<'_>) -> CaseResult {
+    let grace = Duration::from_secs(3);
+    let server = run.start(&Setup {
+        grace: Some(grace),
+        ..Setup::default()
+    })?;
+    let mut open = Client::handshaken(server.addr())?;
+    open.echo(b"before")?;
+    server.signal(Signal::Terminate)?;
+    let signalled = Instant::now();
+    // Until the server has taken the signal in, a new client may still be
+    // served; from then on every one must be refused, or closed without a
+    // reply at once. None may wait for the grace period to end.
+    loop {
+        match late_client(server.addr())? {
+            Late::Refused | Late::Closed => break,
+            Late::Served => ensure!(
+                signalled.elapsed() < AT_ONCE,
+                "a client connecting {:?} after SIGTERM was still served",
+                signalled.elapsed()
+            ),
+        }
+        thread::sleep(Duration::from_millis(20));
+    }
+    for i in 0..3 {
+        let late = late_client(server.addr())?;
+        ensure!(
+            !matches!(late, Late::Served),
+            "late client {i} was served after an earlier one was refused"
+        );
+    }
+    open.send(b"during the grace period")?;
+    open.half_close()?;
+    open.expect(b"during the grace period")?;
+    open.expect_closed()?;
+    let exit = server.stop()?;
+    ensure!(
+        exit.took < grace,
+        "the server took {:?} to end after its last connection finished (grace {grace:?})",
+        exit.took
+    );
+    Ok(Verdict::Pass)
+}
+
+/// What a client connecting during the grace period got.
+enum Late {
+    /// The connect itself was refused.
+    Refused,
+    /// Connected, then closed without a reply (rejected, as PROTOCOL.md allows).
+    Closed,
+    /// Connected and handshaken: the server had not stopped accepting yet.
+    Served,
+}
+
+/// Connects and says hello; a connection left with neither a reply nor a
+/// close for [`AT_ONCE`] is the failure this tells apart.
+fn late_client(addr: std::net::SocketAddr) -> Result<Late, String> {
+    use std::io::{ErrorKind, Read, Write};
+    let mut stream = match std::net::TcpStream::connect_timeout(&addr, AT_ONCE) {
+        Ok(stream) => stream,
+        Err(e) if e.kind() == ErrorKind::ConnectionRefused => return Ok(Late::Refused),
+        Err(e) => return Err(format!("connecting during the grace period: {e}")),
+    };
+    // The server may reset the connection before the line is out.
+    let _ = stream.write_all(b"hello\n");
+    stream
+        .set_read_timeout(Some(AT_ONCE))
+        .map_err(|e| format!("setting a read timeout: {e}"))?;
+    let started = Instant::now();
+    loop {
+        match stream.read(&mut [0u8; 8]) {
+            Ok(0) => return Ok(Late::Closed),
+            Ok(_) => return Ok(Late::Served),
+            Err(e) if e.kind() == ErrorKind::Interrupted => {}
+            Err(e) if crate::client::is_reset(&e) => return Ok(Late::Closed),
+            Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => {
+                return Err(format!(
+                    "a client connecting during the grace period was accepted and left waiting {:?}, neither served nor closed",
+                    started.elapsed()
+                ));
+            }
+            Err(e) => return Err(format!("reading during the grace period: {e}")),
+        }
+    }
 }
 
 fn two_workers(run: &Run<'_>) -> CaseResult {

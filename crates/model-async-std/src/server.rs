@@ -9,7 +9,7 @@ use std::task::{Context, Poll, Waker};
 use std::time::Duration;
 
 use async_std::channel::{Receiver, Sender};
-use async_std::io::{Read, WriteExt};
+use async_std::io::{Read, Write, WriteExt};
 use async_std::net::{TcpListener, TcpStream};
 use futures_lite::future;
 use model::listener::{Backoff, is_per_connection_accept_error, is_resource_exhaustion};
@@ -96,28 +96,49 @@ async fn connection_task(
 }
 
 /// One connection, start to finish.
-async fn handler(mut stream: TcpStream, config: &Config) -> Ending {
-    match session(&mut stream, config).await {
+async fn handler(stream: TcpStream, config: &Config) -> Ending {
+    match session(&stream, config).await {
         Ok(()) => Ending::Completed,
         Err(ending) => ending,
     }
 }
 
-async fn session(stream: &mut TcpStream, config: &Config) -> Result<(), Ending> {
+async fn session(stream: &TcpStream, config: &Config) -> Result<(), Ending> {
     // One timeout around the whole handshake: an absolute deadline.
     let leftover =
         match async_std::future::timeout(config.handshake_timeout, handshake(stream)).await {
             Ok(result) => result?,
             Err(_elapsed) => return Err(Ending::rejected(Reject::Timeout)),
         };
-    within(config.idle_timeout, stream.write_all(REPLY)).await?;
-    within(config.idle_timeout, stream.write_all(&leftover)).await?;
+    write_all(stream, REPLY, config.idle_timeout).await?;
+    write_all(stream, &leftover, config.idle_timeout).await?;
     loop {
         let msg = within(config.idle_timeout, recv(stream, config.buffer)).await?;
         if msg.is_empty() {
             return Ok(());
         }
-        within(config.idle_timeout, stream.write_all(&msg)).await?;
+        write_all(stream, &msg, config.idle_timeout).await?;
+    }
+}
+
+/// Writes all of `bytes`; idle only when no byte moves for the idle
+/// timeout (see [`model::idle`]), not when the whole buffer takes longer.
+async fn write_all(stream: &TcpStream, bytes: &[u8], idle: Option<Duration>) -> Result<(), Ending> {
+    let write = |rest| {
+        let mut socket = stream;
+        within(idle, async move { socket.write(rest).await })
+    };
+    model::idle::write_all(bytes, write, |rest| write_now(stream, rest)).await
+}
+
+/// How many of `bytes` the socket takes without waiting. async-std lends no
+/// descriptor, so this is one poll of its write with a waker that is never
+/// needed: the write tries the system call before it would wait.
+fn write_now(mut stream: &TcpStream, bytes: &[u8]) -> usize {
+    let mut cx = Context::from_waker(Waker::noop());
+    match Pin::new(&mut stream).poll_write(&mut cx, bytes) {
+        Poll::Ready(Ok(written)) => written,
+        _ => 0,
     }
 }
 

@@ -9,10 +9,11 @@
 //! socket, a phase and two deadlines.
 
 use std::io::{self, Read, Write};
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use mio::Interest;
 use mio::net::TcpStream;
+use model::config::deadline;
 use model::{Admitted, Config, Ending};
 use protocol::{Handshake, Progress, REPLY, Reject};
 
@@ -74,7 +75,7 @@ impl Connection {
             admitted,
             phase: Phase::Handshaking(Handshake::new()),
             pending: Vec::new(),
-            deadline: Some(now + config.handshake_timeout),
+            deadline: Some(deadline(now, config.handshake_timeout)),
             scheduled: None,
             interest: Interest::READABLE,
         }
@@ -100,7 +101,7 @@ impl Connection {
                 Ok(n) => n,
                 Err(err) if would_block(&err) => return Next::Wait(Interest::READABLE),
                 Err(err) if err.kind() == io::ErrorKind::Interrupted => continue,
-                Err(err) => return Next::Close(Ending::Failed(err)),
+                Err(err) => return Next::Close(self.failed(err)),
             };
             if n == 0 {
                 match self.phase {
@@ -121,7 +122,7 @@ impl Connection {
                     Progress::Rejected(why) => return Next::Close(Ending::rejected(why)),
                     Progress::Accepted { leftover } => {
                         self.phase = Phase::Echoing;
-                        self.deadline = config.idle_timeout.map(|idle| now + idle);
+                        self.deadline = config.idle_timeout.map(|idle| deadline(now, idle));
                         if let Err(err) = self.send(REPLY, config, now) {
                             return Next::Close(Ending::Failed(err));
                         }
@@ -135,6 +136,20 @@ impl Connection {
             }
         }
         Next::Yield
+    }
+
+    /// How the connection ends on an I/O error: a failure once it was
+    /// served, a rejection while its handshake was still being read.
+    fn failed(&self, err: io::Error) -> Ending {
+        match self.phase {
+            Phase::Handshaking(_) => Ending::rejected(Reject::Broken),
+            _ => Ending::Failed(err),
+        }
+    }
+
+    /// Whether echo bytes are waiting for the socket to take them.
+    pub(crate) fn owes_bytes(&self) -> bool {
+        !self.pending.is_empty()
     }
 
     /// How the connection ends when its deadline passes.
@@ -193,7 +208,7 @@ impl Connection {
     /// Bytes moved: push the idle deadline back (the handshake deadline stays absolute).
     fn touch(&mut self, config: &Config, now: Instant) {
         if !matches!(self.phase, Phase::Handshaking(_)) {
-            self.deadline = config.idle_timeout.map(|idle: Duration| now + idle);
+            self.deadline = config.idle_timeout.map(|idle| deadline(now, idle));
         }
     }
 }

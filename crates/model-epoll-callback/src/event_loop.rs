@@ -9,8 +9,9 @@ use std::time::Instant;
 
 use mio::net::TcpListener;
 use mio::{Events, Interest, Poll, Token, Waker};
+use model::config::deadline;
 use model::listener::{Backoff, is_per_connection_accept_error, is_resource_exhaustion};
-use model::{Config, Counters, Ending, Shutdown};
+use model::{Config, Counters, Ending, Rejection, Shutdown};
 use slab::Slab;
 
 use crate::connection::{Connection, Next, would_block};
@@ -113,7 +114,7 @@ impl EventLoop {
             self.expire(now);
             if self.shutdown.is_triggered() && self.grace_ends.is_none() {
                 self.stop_accepting()?;
-                self.grace_ends = Some(now + self.config.grace);
+                self.grace_ends = Some(deadline(now, self.config.grace));
             }
             if let Some(grace_ends) = self.grace_ends
                 && (self.connections.is_empty() || now >= grace_ends)
@@ -171,12 +172,16 @@ impl EventLoop {
             let entry = self.connections.vacant_entry();
             let token = Token(entry.key());
             let mut connection = Connection::new(stream, admitted, &self.config, now);
-            if let Err(err) =
-                self.poll
-                    .registry()
-                    .register(&mut connection.stream, token, Interest::READABLE)
+            if self
+                .poll
+                .registry()
+                .register(&mut connection.stream, token, Interest::READABLE)
+                .is_err()
             {
-                connection.admitted.finish(&Ending::Failed(err));
+                // Never served: it is rejected, for want of an epoll registration.
+                connection
+                    .admitted
+                    .finish(&Ending::Rejected(Rejection::NoResources));
                 continue;
             }
             entry.insert(connection);
@@ -237,6 +242,17 @@ impl EventLoop {
                 continue; // a stale entry: superseded, or an earlier connection's
             }
             connection.scheduled = None;
+            if connection.deadline.is_some_and(|deadline| deadline <= now)
+                && connection.owes_bytes()
+            {
+                // Idle only if the socket takes none of what is owed now: a
+                // slow reader frees room without waking us (see `model::idle`).
+                // The callback writes what it can, which moves the deadline.
+                self.ready(token);
+            }
+            let Some(connection) = self.connections.get_mut(token.0) else {
+                continue;
+            };
             match connection.deadline {
                 Some(deadline) if deadline <= now => {
                     let ending = connection.expired();
@@ -259,11 +275,15 @@ impl EventLoop {
         }
     }
 
+    /// The shutdown began: refuse new connections at once. Deregistering
+    /// alone would leave the socket listening, and the kernel would keep
+    /// completing connections that wait unserved until the grace period ends.
     fn stop_accepting(&mut self) -> io::Result<()> {
         if self.accepting {
             self.poll.registry().deregister(&mut self.listener)?;
             self.accepting = false;
         }
+        model::listener::stop_listening(&self.listener);
         self.resume_accepting = None;
         Ok(())
     }

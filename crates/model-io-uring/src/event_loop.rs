@@ -12,6 +12,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use io_uring::{opcode, squeue, types};
+use model::config::deadline;
 use model::listener::Backoff;
 use model::{Config, Counters, Ending, Shutdown};
 use protocol::{Handshake, Progress, REPLY, Reject};
@@ -22,11 +23,9 @@ use crate::connection::{Conn, Phase, Waiting};
 use crate::ring::{Completion, Op, Ring};
 
 /// Submission queue entries; the completion queue is twice as large.
-const RING_ENTRIES: u32 = 4096;
-/// Receive buffers per ring. They are lent only for the moment between a
-/// receive completing and its bytes being copied out, so a few hundred
-/// serve thousands of connections.
-const BUFFERS: u16 = 512;
+pub(crate) const RING_ENTRIES: u32 = 4096;
+/// How soon buffers the kernel could not take back (`ENOMEM`) are offered again.
+const PROVIDE_RETRY: Duration = Duration::from_millis(10);
 /// How long the end of a loop waits for cancelled operations to complete.
 const DRAIN_LIMIT: Duration = Duration::from_secs(2);
 
@@ -42,7 +41,15 @@ pub(crate) struct EventLoop {
     /// Where the eventfd read lands (read by the kernel).
     wake_buffer: Box<[u8; 8]>,
     wake_in_flight: bool,
+    /// Receive buffers per ring. They are lent only for the moment between
+    /// a receive completing and its bytes being copied out, so a few hundred
+    /// serve thousands of connections.
     buffers: Buffers,
+    /// Buffer ranges the kernel refused to take back; offered again soon.
+    unprovided: Vec<(u16, u16)>,
+    /// Connections whose receive found no free buffer: armed again once
+    /// buffers are back, not at once (which would spin).
+    starved: Vec<usize>,
     conns: Slab<Box<Conn>>,
     config: Arc<Config>,
     counters: Arc<Counters>,
@@ -51,11 +58,14 @@ pub(crate) struct EventLoop {
 }
 
 impl EventLoop {
+    /// A loop on `listener` with a ring of `ring_entries` submissions
+    /// ([`RING_ENTRIES`] in the server; tests pass a few, to fill it).
     pub(crate) fn new(
         listener: std::net::TcpListener,
         config: Arc<Config>,
         counters: Arc<Counters>,
         shutdown: Shutdown,
+        ring_entries: u32,
     ) -> io::Result<EventLoop> {
         let wake = Arc::new(rustix::event::eventfd(
             0,
@@ -67,7 +77,7 @@ impl EventLoop {
             let _ = rustix::io::write(&*notifier, &1u64.to_ne_bytes());
         });
         Ok(EventLoop {
-            ring: Ring::new(RING_ENTRIES)?,
+            ring: Ring::new(ring_entries)?,
             listener,
             accepting: true,
             accept_in_flight: false,
@@ -76,7 +86,9 @@ impl EventLoop {
             wake,
             wake_buffer: Box::new([0; 8]),
             wake_in_flight: false,
-            buffers: Buffers::new(config.buffer.max(protocol::MAX_LINE), BUFFERS),
+            buffers: Buffers::for_bound(config.buffer),
+            unprovided: Vec::new(),
+            starved: Vec::new(),
             conns: Slab::new(),
             config,
             counters,
@@ -105,20 +117,20 @@ impl EventLoop {
         self.arm_wake()?;
         let mut completions = Vec::new();
         loop {
-            let timeout = self
+            let grace_left = self
                 .grace_ends
                 .map(|end| end.saturating_duration_since(Instant::now()));
+            let retry = (!self.unprovided.is_empty()).then_some(PROVIDE_RETRY);
+            let timeout = grace_left.into_iter().chain(retry).min();
             self.ring.submit_and_wait(timeout)?;
             self.ring.completions(&mut completions);
             for completion in completions.drain(..) {
                 self.complete(completion)?;
             }
+            self.provide_again()?;
             if self.shutdown.is_triggered() && self.grace_ends.is_none() {
-                self.accepting = false;
-                if self.accept_in_flight {
-                    self.cancel_loop_op(Op::Accept)?;
-                }
-                self.grace_ends = Some(Instant::now() + self.config.grace);
+                self.stop_accepting()?;
+                self.grace_ends = Some(deadline(Instant::now(), self.config.grace));
             }
             if let Some(grace_ends) = self.grace_ends
                 && (self.conns.is_empty() || Instant::now() >= grace_ends)
@@ -139,8 +151,13 @@ impl EventLoop {
                 }
                 Ok(())
             }
-            Op::Provide if done.result < 0 => Err(io::Error::from_raw_os_error(-done.result)),
-            Op::Provide | Op::CancelLoop => Ok(()),
+            Op::Provide { first, count } if done.result < 0 => {
+                // Out of kernel memory for the moment: keep serving, and
+                // offer the buffers again shortly.
+                self.unprovided.push((first, count));
+                Ok(())
+            }
+            Op::Provide { .. } | Op::CancelLoop => Ok(()),
             Op::Recv(key) => self.received(key, done),
             Op::Send(key) => self.sent(key, done.result),
             Op::Timeout(key) | Op::Cancel(key) => {
@@ -205,11 +222,17 @@ impl EventLoop {
             conn.waiting = None;
             next = match done.result {
                 _ if conn.closing.is_some() => Ok(None),
-                // No buffer was free this instant: ask again.
-                r if r == -libc::ENOBUFS => Ok(Some(Vec::new())),
+                // No buffer was free this instant: ask again once some are back.
+                r if r == -libc::ENOBUFS => {
+                    self.starved.push(key);
+                    Ok(None)
+                }
                 // Cancelled while not closing: the linked timeout fired.
                 r if r == -libc::ECANCELED => Err(expired(&conn.phase)),
-                r if r < 0 => Err(Ending::Failed(io::Error::from_raw_os_error(-r))),
+                r if r < 0 => Err(match conn.phase {
+                    Phase::Handshaking(_) => Ending::rejected(Reject::Broken),
+                    Phase::Echoing => Ending::Failed(io::Error::from_raw_os_error(-r)),
+                }),
                 0 => Err(match conn.phase {
                     Phase::Handshaking(_) => Ending::rejected(Reject::EndOfStream),
                     Phase::Echoing => Ending::Completed,
@@ -249,6 +272,18 @@ impl EventLoop {
         if let Some(conn) = self.conns.get_mut(key) {
             conn.in_flight -= 1;
             conn.waiting = None;
+            let result = match result {
+                // The idle timeout cancelled the send. It is idle only if the
+                // socket takes none of the rest now: a slow reader frees room
+                // without the send being woken (see `model::idle`).
+                r if r == -libc::ECANCELED && conn.closing.is_none() => {
+                    match model::idle::send_now(&conn.fd, &conn.pending[conn.sent..]) {
+                        0 => r,
+                        taken => i32::try_from(taken).unwrap_or(i32::MAX),
+                    }
+                }
+                r => r,
+            };
             next = match result {
                 _ if conn.closing.is_some() => Ok(false),
                 r if r == -libc::ECANCELED => Err(Ending::IdleTimeout),
@@ -310,13 +345,11 @@ impl EventLoop {
             return Ok(());
         };
         let rest = &conn.pending[conn.sent..];
-        let send = opcode::Send::new(
-            types::Fd(conn.fd.as_raw_fd()),
-            rest.as_ptr(),
-            rest.len() as u32,
-        )
-        .build()
-        .user_data(Op::Send(key).encode());
+        // A send may be partial anyway; one longer than u32 sends in parts.
+        let len = u32::try_from(rest.len()).unwrap_or(u32::MAX);
+        let send = opcode::Send::new(types::Fd(conn.fd.as_raw_fd()), rest.as_ptr(), len)
+            .build()
+            .user_data(Op::Send(key).encode());
         let timeout = conn
             .idle
             .as_ref()
@@ -332,14 +365,13 @@ impl EventLoop {
         timeout: Option<squeue::Entry>,
     ) -> io::Result<()> {
         let linked = timeout.is_some();
-        let op = if linked {
-            op.flags(squeue::Flags::IO_LINK)
-        } else {
-            op
-        };
-        self.submit(op)?;
-        if let Some(timeout) = timeout {
-            self.submit(timeout.user_data(Op::Timeout(key).encode()))?;
+        match timeout {
+            // One push for both, so they go to the kernel in one submission.
+            Some(timeout) => self.submit_all(&[
+                op.flags(squeue::Flags::IO_LINK),
+                timeout.user_data(Op::Timeout(key).encode()),
+            ])?,
+            None => self.submit(op)?,
         }
         if let Some(conn) = self.conns.get_mut(key) {
             conn.in_flight += 1 + u32::from(linked);
@@ -386,6 +418,38 @@ impl EventLoop {
             drop(fd);
             admitted.finish(&closing.unwrap_or(Ending::ShutDown));
         }
+    }
+
+    /// Offers refused buffers again, and re-arms the receives that waited
+    /// for a buffer: after the buffers in the queue, so they find one.
+    fn provide_again(&mut self) -> io::Result<()> {
+        for (first, count) in std::mem::take(&mut self.unprovided) {
+            let entry = self.buffers.provide(first, count);
+            self.submit(entry)?;
+        }
+        for key in std::mem::take(&mut self.starved) {
+            if self
+                .conns
+                .get(key)
+                .is_some_and(|conn| conn.closing.is_none())
+            {
+                self.arm_recv(key)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// The shutdown began: refuse new connections at once. Cancelling the
+    /// accept is not enough, the kernel would keep completing handshakes
+    /// into the backlog; shutting the listening socket down closes it to
+    /// new connections even while the cancelled accept still holds it.
+    fn stop_accepting(&mut self) -> io::Result<()> {
+        self.accepting = false;
+        model::listener::stop_listening(&self.listener);
+        if self.accept_in_flight {
+            self.cancel_loop_op(Op::Accept)?;
+        }
+        Ok(())
     }
 
     fn arm_accept(&mut self) -> io::Result<()> {
@@ -465,6 +529,11 @@ impl EventLoop {
 
     /// Queues `entry`; see [`Ring::push`].
     fn submit(&mut self, entry: squeue::Entry) -> io::Result<()> {
+        self.submit_all(std::slice::from_ref(&entry))
+    }
+
+    /// Queues `entries` in one batch; see [`Ring::push`].
+    fn submit_all(&mut self, entries: &[squeue::Entry]) -> io::Result<()> {
         // SAFETY: every pointer an entry of this loop carries points into
         // memory the loop owns and does not move or free before the entry
         // completes: the buffer pool and the wake-up buffer and back-off
@@ -473,7 +542,7 @@ impl EventLoop {
         // once it has no operation in flight (`Conn::finished`), and whose
         // pending bytes are not touched while a send is in flight. The loop
         // itself is leaked rather than dropped if operations remain.
-        unsafe { self.ring.push(entry) }
+        unsafe { self.ring.push(entries) }
     }
 }
 
@@ -501,11 +570,128 @@ fn expired(phase: &Phase) -> Ending {
     }
 }
 
-/// CLOCK_MONOTONIC now plus `after`, for an absolute timeout.
+/// CLOCK_MONOTONIC now plus `after`, for an absolute timeout. Like
+/// [`deadline`], it cuts `after` to [`model::config::MAX_WAIT`] and cannot
+/// overflow: the kernel refuses a timespec past `i64` seconds.
 fn monotonic_after(after: Duration) -> types::Timespec {
     let now = rustix::time::clock_gettime(rustix::time::ClockId::Monotonic);
-    let total = Duration::new(now.tv_sec as u64, now.tv_nsec as u32) + after;
+    let now = Duration::new(
+        u64::try_from(now.tv_sec).unwrap_or(0),
+        u32::try_from(now.tv_nsec).unwrap_or(0),
+    );
+    let total = now.saturating_add(after.min(model::config::MAX_WAIT));
     types::Timespec::new()
         .sec(total.as_secs())
         .nsec(total.subsec_nanos())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::{Read, Write};
+    use std::net::TcpStream;
+
+    /// The kernel short of memory when buffers are given back (`ENOMEM` on
+    /// a provide) is a moment to wait out, not a reason to stop serving.
+    #[test]
+    fn buffers_the_kernel_refused_are_offered_again() {
+        if crate::available().is_err() {
+            eprintln!("skipped: io_uring is not available here");
+            return;
+        }
+        let listener = model::listener::bind("127.0.0.1:0".parse().unwrap()).unwrap();
+        let config = Arc::new(Config::default());
+        let shutdown = Shutdown::new();
+        let mut event_loop =
+            EventLoop::new(listener, config, Arc::default(), shutdown.clone(), 8).unwrap();
+        let refused = Completion {
+            op: Op::Provide { first: 3, count: 2 },
+            result: -libc::ENOMEM,
+            flags: 0,
+        };
+        event_loop.complete(refused).unwrap();
+        assert_eq!(event_loop.unprovided, [(3, 2)]);
+        let in_flight = event_loop.ring.in_flight;
+        event_loop.provide_again().unwrap();
+        assert!(event_loop.unprovided.is_empty());
+        assert_eq!(event_loop.ring.in_flight, in_flight + 1);
+        // The loop still runs, and stops, with the buffers given back.
+        shutdown.trigger();
+        event_loop.run().unwrap();
+    }
+
+    /// A 4-entry ring is full on every burst of accepts, and its 8-entry
+    /// completion queue overflows: every client must still get its linked
+    /// idle timeout, and no full queue may stop the server.
+    #[test]
+    fn a_ring_small_enough_to_fill_still_cuts_every_idle_client() {
+        if crate::available().is_err() {
+            eprintln!("skipped: io_uring is not available here");
+            return;
+        }
+        const CLIENTS: usize = 40;
+        let idle = Duration::from_millis(300);
+        let listener = model::listener::bind("127.0.0.1:0".parse().unwrap()).unwrap();
+        let addr = listener.local_addr().unwrap();
+        let config = Arc::new(Config {
+            idle_timeout: Some(idle),
+            grace: Duration::from_millis(200),
+            ..Config::default()
+        });
+        let counters = Arc::new(Counters::default());
+        let shutdown = Shutdown::new();
+        let serving = {
+            let (counters, shutdown) = (counters.clone(), shutdown.clone());
+            std::thread::spawn(move || {
+                EventLoop::new(listener, config, counters, shutdown, 4)?.run()
+            })
+        };
+        let mut clients: Vec<TcpStream> = (0..CLIENTS)
+            .map(|_| TcpStream::connect(addr).unwrap())
+            .collect();
+        for client in &mut clients {
+            client
+                .set_read_timeout(Some(Duration::from_secs(5)))
+                .unwrap();
+            client.write_all(b"hello\nping").unwrap();
+        }
+        for client in &mut clients {
+            let mut echo = [0u8; 10];
+            client.read_exact(&mut echo).unwrap();
+            assert_eq!(&echo, b"hello\nping");
+        }
+        let started = Instant::now();
+        for (i, client) in clients.iter_mut().enumerate() {
+            // In-process, the ring's task work can interrupt a blocked read.
+            let cut = loop {
+                match client.read(&mut [0u8; 8]) {
+                    Err(err) if err.kind() == io::ErrorKind::Interrupted => continue,
+                    Ok(0) => break true,
+                    Err(err) => break err.kind() == io::ErrorKind::ConnectionReset,
+                    Ok(_) => break false,
+                }
+            };
+            assert!(cut, "idle client {i} was not closed");
+        }
+        assert!(
+            started.elapsed() < idle + Duration::from_secs(2),
+            "{:?}",
+            started.elapsed()
+        );
+        let mut fresh = TcpStream::connect(addr).unwrap();
+        fresh
+            .set_read_timeout(Some(Duration::from_secs(5)))
+            .unwrap();
+        fresh.write_all(b"hello\n").unwrap();
+        let mut reply = [0u8; 6];
+        fresh.read_exact(&mut reply).unwrap();
+        drop(fresh);
+        shutdown.trigger();
+        serving.join().unwrap().unwrap();
+        let stats = counters.snapshot();
+        assert_eq!(
+            (stats.accepted, stats.errors, stats.open),
+            (CLIENTS as u64 + 1, 0, 0)
+        );
+    }
 }

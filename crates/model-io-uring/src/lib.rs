@@ -44,7 +44,7 @@ use std::sync::Arc;
 
 use model::{Concurrency, Config, Counters, Model, Shutdown};
 
-use event_loop::EventLoop;
+use event_loop::{EventLoop, RING_ENTRIES};
 
 /// The `io-uring` model.
 pub const MODEL: Model = Model {
@@ -72,6 +72,7 @@ pub fn serve(
     let config = Arc::new(config);
     let workers = config.workers_or(1);
     model::listener::serve_shards(listener, workers, "ring", &shutdown, |listener| {
-        EventLoop::new(listener, config.clone(), counters.clone(), shutdown.clone())?.run()
+        let (config, counters) = (config.clone(), counters.clone());
+        EventLoop::new(listener, config, counters, shutdown.clone(), RING_ENTRIES)?.run()
     })
 }

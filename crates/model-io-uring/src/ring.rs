@@ -7,7 +7,7 @@
 //! the invariant its `SAFETY` comment states.
 
 use std::io;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use io_uring::{IoUring, squeue, types};
 
@@ -20,8 +20,8 @@ pub(crate) enum Op {
     AcceptRetry,
     /// Reading the eventfd a shutdown writes to.
     Wake,
-    /// Giving buffers back to the kernel's pool.
-    Provide,
+    /// Lending `count` buffers from `first` on to the kernel's pool.
+    Provide { first: u16, count: u16 },
     /// Cancelling the accept or the wake-up read at the end.
     CancelLoop,
     /// A connection's receive.
@@ -40,7 +40,7 @@ impl Op {
             Op::Accept => (0, 0),
             Op::AcceptRetry => (1, 0),
             Op::Wake => (2, 0),
-            Op::Provide => (3, 0),
+            Op::Provide { first, count } => (3, usize::from(first) | usize::from(count) << 16),
             Op::CancelLoop => (4, 0),
             Op::Recv(key) => (5, key),
             Op::Send(key) => (6, key),
@@ -56,7 +56,10 @@ impl Op {
             0 => Op::Accept,
             1 => Op::AcceptRetry,
             2 => Op::Wake,
-            3 => Op::Provide,
+            3 => Op::Provide {
+                first: key as u16,
+                count: (key >> 16) as u16,
+            },
             4 => Op::CancelLoop,
             5 => Op::Recv(key),
             6 => Op::Send(key),
@@ -80,10 +83,18 @@ pub(crate) struct Ring {
     ring: IoUring,
     /// Operations submitted whose completion has not been reaped yet.
     pub(crate) in_flight: usize,
+    /// Completions taken off the queue while making room for submissions,
+    /// not yet handed to the loop.
+    reaped: Vec<Completion>,
 }
 
+/// How long pushing keeps retrying a submission the kernel refuses for
+/// want of completion-queue room or memory before it gives up.
+const TRANSIENT_LIMIT: Duration = Duration::from_secs(1);
+
 impl Ring {
-    /// A ring used only by the calling thread.
+    /// A ring used only by the calling thread, with room for `entries`
+    /// submissions (a power of two) and twice as many completions.
     ///
     /// Completions arrive as task work for the thread that submitted the
     /// operation. By default the kernel interrupts that thread to run it,
@@ -97,32 +108,96 @@ impl Ring {
             .setup_defer_taskrun()
             .build(entries)
             .or_else(|_| IoUring::new(entries))?;
-        Ok(Ring { ring, in_flight: 0 })
+        Ok(Ring {
+            ring,
+            in_flight: 0,
+            reaped: Vec::new(),
+        })
     }
 
-    /// Queues one operation.
+    /// Queues `entries` in one batch: all of them or, on error, none.
+    ///
+    /// A linked pair (an operation marked `IO_LINK` and its `LinkTimeout`)
+    /// must reach the kernel in the same submission, or the timeout arrives
+    /// alone and fails with `EINVAL`, leaving the operation without its
+    /// deadline; so room for every entry is made before the first is queued.
     ///
     /// # Safety
     ///
-    /// Every pointer in `entry` must stay valid, and its memory must not be
-    /// reused, until the completion of `entry` has been reaped.
-    pub(crate) unsafe fn push(&mut self, entry: squeue::Entry) -> io::Result<()> {
+    /// Every pointer in `entries` must stay valid, and its memory must not
+    /// be reused, until the completion of that entry has been reaped.
+    pub(crate) unsafe fn push(&mut self, entries: &[squeue::Entry]) -> io::Result<()> {
+        self.make_room(entries.len())?;
+        // SAFETY: the caller guarantees that the memory the entries point to
+        // outlives their operations; pushing only copies the entries.
+        unsafe { self.ring.submission().push_multiple(entries) }
+            .map_err(|_| io::Error::other("the submission queue has no room after making room"))?;
+        self.in_flight += entries.len();
+        Ok(())
+    }
+
+    /// Hands queued submissions to the kernel until `n` slots are free.
+    ///
+    /// The kernel refuses a submission with `EBUSY` while completions it
+    /// could not post are waiting, and with `EAGAIN` when it is short of
+    /// memory. Both pass once completions are taken, so they are reaped (for
+    /// [`Ring::completions`] to hand out later) and the submission retried,
+    /// with a short pause when nothing was ready; only a refusal lasting
+    /// [`TRANSIENT_LIMIT`] is an error.
+    fn make_room(&mut self, n: usize) -> io::Result<()> {
+        if n > self.ring.submission().capacity() {
+            return Err(io::Error::other(format!(
+                "{n} linked entries do not fit a submission queue of {}",
+                self.ring.submission().capacity()
+            )));
+        }
+        let mut refused_since = None;
         loop {
-            // SAFETY: the caller guarantees that the memory `entry` points to
-            // outlives the operation; pushing only copies the entry itself.
-            let pushed = unsafe { self.ring.submission().push(&entry) };
-            if pushed.is_ok() {
-                self.in_flight += 1;
+            let free = {
+                let queue = self.ring.submission();
+                queue.capacity() - queue.len()
+            };
+            if free >= n {
                 return Ok(());
             }
-            // The submission queue is full: hand it to the kernel, then retry.
-            self.ring.submit()?;
+            match self.ring.submit() {
+                Ok(_) => refused_since = None,
+                Err(err) if is_transient(&err) => {
+                    let since = *refused_since.get_or_insert_with(Instant::now);
+                    if since.elapsed() > TRANSIENT_LIMIT {
+                        return Err(err);
+                    }
+                    if self.reap() == 0 {
+                        std::thread::sleep(Duration::from_millis(1));
+                    }
+                }
+                Err(err) => return Err(err),
+            }
         }
     }
 
+    /// Moves ready completions to `reaped`; returns how many.
+    fn reap(&mut self) -> usize {
+        let before = self.reaped.len();
+        self.reaped
+            .extend(self.ring.completion().map(Completion::from));
+        let taken = self.reaped.len() - before;
+        self.in_flight -= taken;
+        taken
+    }
+
     /// Submits what is queued and waits for at least one completion, or
-    /// until `timeout` passes.
+    /// until `timeout` passes. Refusals that pass by themselves (the wait
+    /// timed out, a signal, a full completion queue, a memory shortage) are
+    /// not errors: the loop takes the completions it has and comes back.
     pub(crate) fn submit_and_wait(&mut self, timeout: Option<Duration>) -> io::Result<()> {
+        if !self.reaped.is_empty() {
+            // Completions are already waiting to be handled: do not sleep.
+            return match self.ring.submit() {
+                Err(err) if !is_transient(&err) => Err(err),
+                _ => Ok(()),
+            };
+        }
         let result = match timeout {
             None => self.ring.submit_and_wait(1).map(drop),
             Some(timeout) => {
@@ -132,14 +207,7 @@ impl Ring {
             }
         };
         match result {
-            Err(err)
-                if matches!(
-                    err.raw_os_error(),
-                    Some(libc::ETIME | libc::EINTR | libc::EBUSY)
-                ) =>
-            {
-                Ok(())
-            }
+            Err(err) if is_transient(&err) || err.raw_os_error() == Some(libc::ETIME) => Ok(()),
             other => other,
         }
     }
@@ -147,15 +215,30 @@ impl Ring {
     /// Takes the completions that are ready.
     pub(crate) fn completions(&mut self, into: &mut Vec<Completion>) {
         into.clear();
-        for cqe in self.ring.completion() {
-            into.push(Completion {
-                op: Op::decode(cqe.user_data()),
-                result: cqe.result(),
-                flags: cqe.flags(),
-            });
-        }
-        self.in_flight -= into.len();
+        into.append(&mut self.reaped);
+        let before = into.len();
+        into.extend(self.ring.completion().map(Completion::from));
+        self.in_flight -= into.len() - before;
     }
+}
+
+impl From<io_uring::cqueue::Entry> for Completion {
+    fn from(cqe: io_uring::cqueue::Entry) -> Completion {
+        Completion {
+            op: Op::decode(cqe.user_data()),
+            result: cqe.result(),
+            flags: cqe.flags(),
+        }
+    }
+}
+
+/// Submission refusals that pass once completions are taken or memory is
+/// freed: `EBUSY`, `EAGAIN`, and a signal (`EINTR`).
+fn is_transient(err: &io::Error) -> bool {
+    matches!(
+        err.raw_os_error(),
+        Some(libc::EBUSY | libc::EAGAIN | libc::EINTR)
+    )
 }
 
 /// Whether this kernel (and its seccomp profile) lets us use io_uring with
@@ -196,6 +279,14 @@ mod tests {
         for op in [
             Op::Accept,
             Op::Wake,
+            Op::Provide {
+                first: 511,
+                count: 1,
+            },
+            Op::Provide {
+                first: 0,
+                count: u16::MAX,
+            },
             Op::CancelLoop,
             Op::Recv(0),
             Op::Send(12_345),
@@ -204,5 +295,111 @@ mod tests {
         ] {
             assert_eq!(Op::decode(op.encode()), op);
         }
+    }
+}
+
+#[cfg(test)]
+mod linked_tests {
+    use super::*;
+    use io_uring::opcode;
+    use std::os::fd::AsRawFd;
+    use std::os::unix::net::UnixStream;
+
+    /// A recv with a linked timeout, pushed when one slot is left: both
+    /// must reach the kernel together, so the recv times out (`ECANCELED`)
+    /// and the timeout fires (`ETIME`). Split, the timeout fails alone with
+    /// `EINVAL` and the recv waits for ever.
+    #[test]
+    fn a_linked_pair_is_never_split_across_submissions() {
+        if check_available().is_err() {
+            eprintln!("skipped: io_uring is not available here");
+            return;
+        }
+        let mut ring = Ring::new(4).unwrap();
+        let (quiet, _peer) = UnixStream::pair().unwrap();
+        let mut buffer = [0u8; 16];
+        let timeout = types::Timespec::new().nsec(50_000_000);
+        for _ in 0..3 {
+            let nop = opcode::Nop::new().build().user_data(Op::Wake.encode());
+            // SAFETY: a nop carries no pointer.
+            unsafe { ring.push(&[nop]) }.unwrap();
+        }
+        let recv = opcode::Recv::new(
+            types::Fd(quiet.as_raw_fd()),
+            buffer.as_mut_ptr(),
+            buffer.len() as u32,
+        )
+        .build()
+        .flags(squeue::Flags::IO_LINK)
+        .user_data(Op::Recv(1).encode());
+        let link = opcode::LinkTimeout::new(&timeout)
+            .build()
+            .user_data(Op::Timeout(1).encode());
+        // SAFETY: `buffer` and `timeout` outlive the loop below, which reaps
+        // both completions before they go out of scope.
+        unsafe { ring.push(&[recv, link]) }.unwrap();
+
+        let started = Instant::now();
+        let (mut recv_result, mut timeout_result) = (None, None);
+        let mut completions = Vec::new();
+        while (recv_result.is_none() || timeout_result.is_none())
+            && started.elapsed() < Duration::from_secs(5)
+        {
+            ring.submit_and_wait(Some(Duration::from_millis(100)))
+                .unwrap();
+            ring.completions(&mut completions);
+            for done in &completions {
+                match done.op {
+                    Op::Recv(1) => recv_result = Some(done.result),
+                    Op::Timeout(1) => timeout_result = Some(done.result),
+                    _ => {}
+                }
+            }
+        }
+        assert_eq!(timeout_result, Some(-libc::ETIME), "the linked timeout");
+        assert_eq!(recv_result, Some(-libc::ECANCELED), "the recv it bounds");
+        assert_eq!(ring.in_flight, 0);
+    }
+
+    /// Far more operations than the completion queue holds, never reaped
+    /// in between: the kernel may refuse submissions (`EBUSY`) while its
+    /// completions wait, and pushing must ride that out, losing none.
+    #[test]
+    fn pushing_past_a_full_completion_queue_loses_nothing() {
+        if check_available().is_err() {
+            eprintln!("skipped: io_uring is not available here");
+            return;
+        }
+        const OPS: usize = 1000;
+        let mut ring = Ring::new(2).unwrap();
+        for _ in 0..OPS {
+            let nop = opcode::Nop::new().build().user_data(Op::Wake.encode());
+            // SAFETY: a nop carries no pointer.
+            unsafe { ring.push(&[nop]) }.unwrap();
+        }
+        let mut seen = 0;
+        let mut completions = Vec::new();
+        let started = Instant::now();
+        while seen < OPS && started.elapsed() < Duration::from_secs(5) {
+            ring.submit_and_wait(Some(Duration::from_millis(50)))
+                .unwrap();
+            ring.completions(&mut completions);
+            seen += completions.len();
+        }
+        assert_eq!((seen, ring.in_flight), (OPS, 0));
+    }
+
+    #[test]
+    fn more_linked_entries_than_the_queue_holds_is_an_error_not_a_hang() {
+        if check_available().is_err() {
+            eprintln!("skipped: io_uring is not available here");
+            return;
+        }
+        let mut ring = Ring::new(2).unwrap();
+        let nop = || opcode::Nop::new().build().user_data(Op::Wake.encode());
+        // SAFETY: nops carry no pointer.
+        let pushed = unsafe { ring.push(&[nop(), nop(), nop()]) };
+        assert!(pushed.is_err());
+        assert_eq!(ring.in_flight, 0);
     }
 }

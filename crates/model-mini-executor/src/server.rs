@@ -13,8 +13,9 @@ use std::task::{Poll, Waker};
 use std::time::{Duration, Instant};
 
 use mio::net::{TcpListener, TcpStream};
+use model::config::deadline;
 use model::listener::{Backoff, is_per_connection_accept_error, is_resource_exhaustion};
-use model::{Admitted, Config, Counters, Ending, Shutdown};
+use model::{Admitted, Config, Counters, Ending, Rejection, Shutdown};
 use protocol::{REPLY, Reject};
 
 use crate::executor::Executor;
@@ -55,8 +56,9 @@ pub(crate) async fn accept_loop(
         let _ = stream.set_nodelay(true);
         let connection = match Async::new(stream, reactor.clone()) {
             Ok(connection) => connection,
-            Err(err) => {
-                admitted.finish(&Ending::Failed(err));
+            Err(_) => {
+                // Never served: rejected, for want of a reactor registration.
+                admitted.finish(&Ending::Rejected(Rejection::NoResources));
                 continue;
             }
         };
@@ -68,7 +70,7 @@ pub(crate) async fn accept_loop(
         });
     }
     drop(listener);
-    let grace_ends = Instant::now() + config.grace;
+    let grace_ends = deadline(Instant::now(), config.grace);
     // Past the grace period `block_on` returns and drops the handlers left.
     let _ = timeout_at(&reactor, grace_ends, live.all_finished()).await;
     Ok(())
@@ -84,8 +86,8 @@ async fn handler(conn: &Async<TcpStream>, config: &Config) -> Ending {
 
 async fn session(conn: &Async<TcpStream>, config: &Config) -> Result<(), Ending> {
     let reactor = conn.reactor();
-    let deadline = Instant::now() + config.handshake_timeout;
-    let leftover = match timeout_at(reactor, deadline, handshake(conn)).await {
+    let handshake_ends = deadline(Instant::now(), config.handshake_timeout);
+    let leftover = match timeout_at(reactor, handshake_ends, handshake(conn)).await {
         Err(Elapsed) => return Err(Ending::rejected(Reject::Timeout)),
         Ok(result) => result?,
     };
@@ -105,20 +107,16 @@ async fn handshake(conn: &Async<TcpStream>) -> Result<Vec<u8>, Ending> {
     model::handshake::read_handshake(|max| conn.recv(max)).await
 }
 
-/// Writes all of `bytes`; each wait for the socket is bounded by the idle timeout.
+/// Writes all of `bytes`; idle only when no byte moves for the idle
+/// timeout (see [`model::idle`]), not when the whole buffer takes longer.
 async fn send_all(
     conn: &Async<TcpStream>,
-    mut bytes: &[u8],
+    bytes: &[u8],
     idle: Option<Duration>,
 ) -> Result<(), Ending> {
-    while !bytes.is_empty() {
-        let n = within(conn.reactor(), idle, conn.send(bytes)).await?;
-        if n == 0 {
-            return Err(Ending::Failed(io::ErrorKind::WriteZero.into()));
-        }
-        bytes = &bytes[n..];
-    }
-    Ok(())
+    let write = |rest| within(conn.reactor(), idle, conn.send(rest));
+    let now = |rest: &[u8]| model::idle::send_now(conn.get_ref(), rest);
+    model::idle::write_all(bytes, write, now).await
 }
 
 /// Runs one I/O operation under the idle timeout, if there is one.
@@ -129,7 +127,7 @@ async fn within<T>(
 ) -> Result<T, Ending> {
     let result = match idle {
         None => operation.await,
-        Some(idle) => match timeout_at(reactor, Instant::now() + idle, operation).await {
+        Some(idle) => match timeout_at(reactor, deadline(Instant::now(), idle), operation).await {
             Ok(result) => result,
             Err(Elapsed) => return Err(Ending::IdleTimeout),
         },

@@ -2,16 +2,16 @@
 
 use std::cell::RefCell;
 use std::future::Future;
-use std::io::{self, Read};
+use std::io::{self, Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use model::config::deadline;
 use model::listener::{Backoff, is_per_connection_accept_error, is_resource_exhaustion};
 use model::{Admitted, Config, Counters, Ending};
 use protocol::{REPLY, Reject};
 use smol::channel::{Receiver, Sender};
-use smol::io::AsyncWriteExt;
 use smol::{Async, Executor, Timer, future};
 
 thread_local! {
@@ -68,7 +68,7 @@ pub(crate) async fn run(
     };
     drop(listener);
     drop(done);
-    let grace_ends = Instant::now() + config.grace;
+    let grace_ends = deadline(Instant::now(), config.grace);
     let grace = future::or(async { all_done.recv().await.is_err() }, async {
         Timer::at(grace_ends).await;
         false
@@ -99,30 +99,47 @@ async fn connection_task(
 }
 
 /// One connection, start to finish.
-async fn handler(mut stream: Async<TcpStream>, config: &Config) -> Ending {
-    match session(&mut stream, config).await {
+async fn handler(stream: Async<TcpStream>, config: &Config) -> Ending {
+    match session(&stream, config).await {
         Ok(()) => Ending::Completed,
         Err(ending) => ending,
     }
 }
 
-async fn session(stream: &mut Async<TcpStream>, config: &Config) -> Result<(), Ending> {
-    let deadline = Instant::now() + config.handshake_timeout;
+async fn session(stream: &Async<TcpStream>, config: &Config) -> Result<(), Ending> {
+    let handshake_ends = deadline(Instant::now(), config.handshake_timeout);
     let leftover = future::or(async { Some(handshake(stream).await) }, async {
-        Timer::at(deadline).await;
+        Timer::at(handshake_ends).await;
         None
     })
     .await
     .ok_or_else(|| Ending::rejected(Reject::Timeout))??;
-    within(config.idle_timeout, stream.write_all(REPLY)).await?;
-    within(config.idle_timeout, stream.write_all(&leftover)).await?;
+    write_all(stream, REPLY, config.idle_timeout).await?;
+    write_all(stream, &leftover, config.idle_timeout).await?;
     loop {
         let msg = within(config.idle_timeout, recv(stream, config.buffer)).await?;
         if msg.is_empty() {
             return Ok(());
         }
-        within(config.idle_timeout, stream.write_all(&msg)).await?;
+        write_all(stream, &msg, config.idle_timeout).await?;
     }
+}
+
+/// Writes all of `bytes`; idle only when no byte moves for the idle
+/// timeout (see [`model::idle`]), not when the whole buffer takes longer.
+async fn write_all(
+    stream: &Async<TcpStream>,
+    bytes: &[u8],
+    idle: Option<Duration>,
+) -> Result<(), Ending> {
+    let write = |rest| {
+        within(
+            idle,
+            stream.write_with(move |mut socket| socket.write(rest)),
+        )
+    };
+    let now = |rest: &[u8]| model::idle::send_now(stream.get_ref(), rest);
+    model::idle::write_all(bytes, write, now).await
 }
 
 /// Reads until the `hello` line is complete; returns the bytes after it.

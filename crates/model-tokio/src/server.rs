@@ -6,10 +6,10 @@ use std::io;
 use std::sync::Arc;
 use std::time::Duration;
 
+use model::config::deadline;
 use model::listener::{Backoff, is_per_connection_accept_error, is_resource_exhaustion};
 use model::{Config, Counters, Ending};
 use protocol::{REPLY, Reject};
-use tokio::io::AsyncWriteExt;
 use tokio::net::{TcpListener, TcpStream};
 use tokio::time::{Instant, sleep, timeout, timeout_at};
 use tokio_util::sync::CancellationToken;
@@ -74,27 +74,48 @@ pub(crate) async fn run(
 }
 
 /// One connection, start to finish.
-async fn handler(mut stream: TcpStream, config: &Config) -> Ending {
-    match session(&mut stream, config).await {
+async fn handler(stream: TcpStream, config: &Config) -> Ending {
+    match session(&stream, config).await {
         Ok(()) => Ending::Completed,
         Err(ending) => ending,
     }
 }
 
-async fn session(stream: &mut TcpStream, config: &Config) -> Result<(), Ending> {
-    let deadline = Instant::now() + config.handshake_timeout;
-    let leftover = match timeout_at(deadline, handshake(stream)).await {
+async fn session(stream: &TcpStream, config: &Config) -> Result<(), Ending> {
+    let handshake_ends = Instant::from_std(deadline(
+        std::time::Instant::now(),
+        config.handshake_timeout,
+    ));
+    let leftover = match timeout_at(handshake_ends, handshake(stream)).await {
         Ok(result) => result?,
         Err(_elapsed) => return Err(Ending::rejected(Reject::Timeout)),
     };
-    within(config.idle_timeout, stream.write_all(REPLY)).await?;
-    within(config.idle_timeout, stream.write_all(&leftover)).await?;
+    write_all(stream, REPLY, config.idle_timeout).await?;
+    write_all(stream, &leftover, config.idle_timeout).await?;
     loop {
         let msg = within(config.idle_timeout, recv(stream, config.buffer)).await?;
         if msg.is_empty() {
             return Ok(());
         }
-        within(config.idle_timeout, stream.write_all(&msg)).await?;
+        write_all(stream, &msg, config.idle_timeout).await?;
+    }
+}
+
+/// Writes all of `bytes`; idle only when no byte moves for the idle
+/// timeout (see [`model::idle`]), not when the whole buffer takes longer.
+async fn write_all(stream: &TcpStream, bytes: &[u8], idle: Option<Duration>) -> Result<(), Ending> {
+    let now = |rest: &[u8]| model::idle::send_now(stream, rest);
+    model::idle::write_all(bytes, |rest| within(idle, send(stream, rest)), now).await
+}
+
+/// Waits until the socket takes some of `bytes`; returns how many it took.
+async fn send(stream: &TcpStream, bytes: &[u8]) -> io::Result<usize> {
+    loop {
+        stream.writable().await?;
+        match stream.try_write(bytes) {
+            Err(err) if err.kind() == io::ErrorKind::WouldBlock => continue,
+            result => return result,
+        }
     }
 }
 

@@ -1,7 +1,7 @@
 //! The server configuration: every flag of PROTOCOL.md section 3.
 
 use std::num::NonZeroUsize;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 /// How a server behaves. The listen address is not here: `serve` receives an
 /// already-bound listener, which carries it.
@@ -21,7 +21,8 @@ pub struct Config {
     /// `--idle-timeout SECS`: close a connection with no bytes in either
     /// direction for this long; `None` (the flag's `0`) never does.
     pub idle_timeout: Option<Duration>,
-    /// `--buffer BYTES`: the most not-yet-written echo data held per connection.
+    /// `--buffer BYTES`: the most not-yet-written echo data held per
+    /// connection, within [`MIN_BUFFER`]..=[`MAX_BUFFER`].
     pub buffer: usize,
     /// `--grace SECS`: after shutdown, how long open connections may still finish.
     pub grace: Duration,
@@ -52,6 +53,18 @@ impl Flavor {
     }
 }
 
+/// The longest timeout or grace period a server accepts: one day. A wait
+/// longer than that is a typo, not a setting, and near the limits of
+/// `Instant` it would overflow; the command line refuses it.
+pub const MAX_WAIT: Duration = Duration::from_secs(24 * 60 * 60);
+/// The smallest `--buffer`: one handshake line. Models read at least that
+/// much at a time, so a smaller bound could not be kept.
+pub const MIN_BUFFER: usize = protocol::MAX_LINE;
+/// The largest `--buffer`: 64 MiB per connection. Beyond it a few thousand
+/// connections could pin the machine's memory, and sizes stop fitting the
+/// 32-bit lengths io_uring operations carry.
+pub const MAX_BUFFER: usize = 64 << 20;
+
 /// Default `--buffer`: 16 KiB of echo data per connection.
 pub const DEFAULT_BUFFER: usize = 16 * 1024;
 /// Default `--stack-size`: 64 KiB, enough for a session that keeps its echo buffer on the heap.
@@ -73,6 +86,36 @@ impl Default for Config {
 }
 
 impl Config {
+    /// Checks every bound a server relies on: timeouts and grace at most
+    /// [`MAX_WAIT`] (and a handshake timeout above zero), `--buffer` within
+    /// [`MIN_BUFFER`]..=[`MAX_BUFFER`]. The error names the flag, in one line.
+    pub fn check(&self) -> Result<(), String> {
+        let waits = [
+            ("--handshake-timeout", Some(self.handshake_timeout)),
+            ("--idle-timeout", self.idle_timeout),
+            ("--grace", Some(self.grace)),
+        ];
+        for (flag, wait) in waits {
+            if let Some(wait) = wait.filter(|wait| *wait > MAX_WAIT) {
+                return Err(format!(
+                    "{flag} {wait:?} is longer than the most a server waits ({} s)",
+                    MAX_WAIT.as_secs()
+                ));
+            }
+        }
+        if self.handshake_timeout.is_zero() {
+            return Err("--handshake-timeout must be more than 0".into());
+        }
+        if !(MIN_BUFFER..=MAX_BUFFER).contains(&self.buffer) {
+            return Err(format!(
+                "--buffer {} is outside {MIN_BUFFER} B..={} MiB",
+                self.buffer,
+                MAX_BUFFER >> 20
+            ));
+        }
+        Ok(())
+    }
+
     /// The `--workers` value, or `default` when the flag was not given.
     pub fn workers_or(&self, default: usize) -> usize {
         self.workers.map_or(default, NonZeroUsize::get)
@@ -100,7 +143,74 @@ pub fn default_max_conns() -> usize {
     limit.saturating_sub(reserve).max(1)
 }
 
+/// `now + wait`, for a deadline, without the panic `Instant + Duration`
+/// has on overflow: a wait is cut to [`MAX_WAIT`] first (a checked config
+/// never exceeds it), and a clock too close to its end to hold even that
+/// gives `now`, a deadline already due, rather than a crash.
+pub fn deadline(now: Instant, wait: Duration) -> Instant {
+    now.checked_add(wait.min(MAX_WAIT)).unwrap_or(now)
+}
+
 /// The number of CPU cores available to this process (at least 1).
 pub fn cores() -> usize {
     std::thread::available_parallelism().map_or(1, NonZeroUsize::get)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn check_refuses_waits_over_a_day_and_buffers_out_of_bounds() {
+        assert_eq!(Config::default().check(), Ok(()));
+        let too_long = MAX_WAIT + Duration::from_secs(1);
+        let refused = [
+            Config {
+                handshake_timeout: too_long,
+                ..Config::default()
+            },
+            Config {
+                handshake_timeout: Duration::ZERO,
+                ..Config::default()
+            },
+            Config {
+                idle_timeout: Some(too_long),
+                ..Config::default()
+            },
+            Config {
+                grace: too_long,
+                ..Config::default()
+            },
+            Config {
+                buffer: MIN_BUFFER - 1,
+                ..Config::default()
+            },
+            Config {
+                buffer: MAX_BUFFER + 1,
+                ..Config::default()
+            },
+        ];
+        for config in refused {
+            let why = config.check().expect_err("out of bounds");
+            assert!(why.starts_with("--") && !why.contains('\n'), "{why}");
+        }
+        let edges = Config {
+            handshake_timeout: MAX_WAIT,
+            idle_timeout: Some(MAX_WAIT),
+            grace: Duration::ZERO,
+            buffer: MIN_BUFFER,
+            ..Config::default()
+        };
+        assert_eq!(edges.check(), Ok(()));
+    }
+
+    #[test]
+    fn deadlines_never_overflow() {
+        let now = Instant::now();
+        assert_eq!(
+            deadline(now, Duration::from_secs(5)),
+            now + Duration::from_secs(5)
+        );
+        assert_eq!(deadline(now, Duration::MAX), now + MAX_WAIT);
+    }
 }

@@ -27,6 +27,7 @@ pub struct Connections {
     max: usize,
     grace: Duration,
     counters: Arc<Counters>,
+    shutdown: Shutdown,
     registry: Mutex<Registry>,
     emptied: Condvar,
     grace_timer: Mutex<Option<JoinHandle<()>>>,
@@ -62,6 +63,7 @@ impl Connections {
             max: config.max_conns,
             grace: config.grace,
             counters,
+            shutdown: shutdown.clone(),
             registry: Mutex::default(),
             emptied: Condvar::new(),
             grace_timer: Mutex::default(),
@@ -72,11 +74,18 @@ impl Connections {
     }
 
     /// Counts an accepted stream and admits it, or closes it at once (counted
-    /// as rejected) when `--max-conns` connections are already open.
+    /// as rejected) when `--max-conns` connections are already open or the
+    /// shutdown has begun.
     pub fn admit(self: &Arc<Self>, stream: TcpStream) -> Option<Conn> {
         let mut registry = self.lock();
+        // The shutdown is checked under the registry's lock, which the grace
+        // timer also takes to see whether anything is open. A stream that
+        // `accept` returned just before the shutdown is then either in the
+        // registry when the timer looks (and is cut at the end of the grace
+        // period) or refused here; never admitted behind the timer's back.
+        let closing = registry.closing || self.shutdown.is_triggered();
         // Counted before the close, so a client that sees the close sees the count.
-        let admitted = if registry.closing {
+        let admitted = if closing {
             self.counters.refuse(Rejection::ShuttingDown);
             None
         } else {
@@ -126,7 +135,7 @@ impl Connections {
 
     /// Waits until no connection is open or `timeout` passes; returns whether it emptied.
     pub fn wait_until_empty(&self, timeout: Duration) -> bool {
-        let deadline = Instant::now() + timeout;
+        let deadline = crate::config::deadline(Instant::now(), timeout);
         let mut registry = self.lock();
         while !registry.streams.is_empty() {
             let left = deadline.saturating_duration_since(Instant::now());
@@ -265,6 +274,28 @@ mod tests {
         assert!(fourth.is_some());
         let stats = counters.snapshot();
         assert_eq!((stats.accepted, stats.rejected, stats.completed), (4, 1, 1));
+    }
+
+    #[test]
+    fn nothing_is_admitted_once_the_shutdown_began() {
+        // The race: `accept` returns, the shutdown fires, the grace timer
+        // finds nothing open and ends; only then is the stream admitted. It
+        // must be refused, or no timer would ever cut it.
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let shutdown = Shutdown::new();
+        let counters = Arc::new(Counters::default());
+        let config = Config {
+            grace: Duration::from_millis(50),
+            ..Config::default()
+        };
+        let connections = Connections::new(&config, counters.clone(), &shutdown);
+        let (mut client, server) = pair(&listener);
+        shutdown.trigger();
+        connections.drain();
+        assert!(connections.admit(server).is_none());
+        assert_eq!(client.read(&mut [0; 8]).unwrap(), 0);
+        let stats = counters.snapshot();
+        assert_eq!((stats.accepted, stats.rejected, stats.open), (1, 1, 0));
     }
 
     #[test]

@@ -27,8 +27,9 @@ pub struct Counters {
 pub struct Stats {
     /// Connections returned by `accept`, including those rejected at once.
     pub accepted: u64,
-    /// Connections closed without `hello\n`: over `--max-conns`, a bad or
-    /// late handshake, no thread to serve them, or shutting down.
+    /// Connections closed without `hello\n`: over `--max-conns`, a bad,
+    /// late or broken-off handshake (a reset before the line was complete),
+    /// no thread to serve them, or shutting down.
     pub rejected: u64,
     /// Handshaken connections that ended cleanly: the client's end-of-stream
     /// with every byte echoed, the idle timeout, or the end of the grace period.

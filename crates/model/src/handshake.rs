@@ -20,7 +20,9 @@ where
 {
     let mut parser = Handshake::new();
     loop {
-        let bytes = recv(MAX_LINE).await.map_err(Ending::Failed)?;
+        let bytes = recv(MAX_LINE)
+            .await
+            .map_err(|_| Ending::rejected(Reject::Broken))?;
         if bytes.is_empty() {
             return Err(Ending::rejected(Reject::EndOfStream));
         }

@@ -37,6 +37,7 @@ pub mod config;
 pub mod connections;
 pub mod counters;
 pub mod handshake;
+pub mod idle;
 pub mod listener;
 pub mod session;
 pub mod shutdown;

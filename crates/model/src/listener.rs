@@ -9,6 +9,7 @@
 
 use std::io;
 use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::os::fd::AsFd;
 use std::time::Duration;
 
 use socket2::{Domain, Protocol, SockRef, Socket, Type};
@@ -180,21 +181,33 @@ impl Default for Backoff {
     }
 }
 
+/// Closes a listening socket to new connections at once, through any one of
+/// its handles: PROTOCOL.md's "stop accepting" at the start of a shutdown.
+///
+/// Dropping a handle is not enough. Duplicates (shards that share one
+/// queue, a blocked `accept`, an io_uring accept still being cancelled)
+/// keep the socket listening, and the kernel keeps completing handshakes
+/// into a backlog that no one accepts from: those clients would hang until
+/// the grace period ends. Shut down for reading, a Linux listener moves to
+/// CLOSE: connects are refused, queued ones reset, and a blocked `accept`
+/// returns (EINVAL). Connections already accepted are not touched.
+pub fn stop_listening(listener: &impl AsFd) {
+    // Failing only means the socket is closed already.
+    let _ = SockRef::from(listener).shutdown(std::net::Shutdown::Read);
+}
+
 /// Accepts connections on a blocking listener until `shutdown` is
 /// triggered, handing each to `on_accept`.
 ///
-/// A shutdown wakes the blocked `accept` by shutting the listening socket
-/// down (Linux then fails `accept` with EINVAL), so no thread polls a flag.
+/// A shutdown wakes the blocked `accept` by [`stop_listening`], so no
+/// thread polls a flag.
 pub fn accept_loop(
     listener: &TcpListener,
     shutdown: &Shutdown,
     mut on_accept: impl FnMut(TcpStream),
 ) -> io::Result<()> {
     let waker = listener.try_clone()?;
-    shutdown.on_trigger(move || {
-        // Failing here only means the listener is already closed.
-        let _ = SockRef::from(&waker).shutdown(std::net::Shutdown::Read);
-    });
+    shutdown.on_trigger(move || stop_listening(&waker));
     let mut backoff = Backoff::new();
     loop {
         let result = listener.accept();

@@ -52,7 +52,7 @@ pub fn serve(mut stream: &TcpStream, config: &Config) -> Ending {
 /// Reads until the handshake line is complete; returns the pipelined bytes
 /// that followed it, or how the connection ended instead.
 fn handshake(mut stream: &TcpStream, timeout: Duration) -> Result<Vec<u8>, Ending> {
-    let deadline = Instant::now() + timeout;
+    let deadline = crate::config::deadline(Instant::now(), timeout);
     let mut parser = Handshake::new();
     // The line is at most MAX_LINE bytes, so a read never takes more than
     // MAX_LINE - 1 echo bytes with it.
@@ -64,13 +64,13 @@ fn handshake(mut stream: &TcpStream, timeout: Duration) -> Result<Vec<u8>, Endin
         }
         stream
             .set_read_timeout(Some(left))
-            .map_err(Ending::Failed)?;
+            .map_err(|_| Ending::rejected(Reject::Broken))?;
         let n = match stream.read(&mut chunk) {
             Ok(0) => return Err(Ending::rejected(Reject::EndOfStream)),
             Ok(n) => n,
             Err(err) if is_timeout(&err) => return Err(Ending::rejected(Reject::Timeout)),
             Err(err) if err.kind() == io::ErrorKind::Interrupted => continue,
-            Err(err) => return Err(Ending::Failed(err)),
+            Err(_) => return Err(Ending::rejected(Reject::Broken)),
         };
         match parser.feed(&chunk[..n]) {
             Progress::NeedMore => {}

@@ -86,7 +86,7 @@ impl Shutdown {
     /// Blocks until triggered or `timeout` has passed; returns whether it was triggered.
     /// A sleep that a shutdown cuts short, for back-off loops.
     pub fn wait_timeout(&self, timeout: Duration) -> bool {
-        let deadline = Instant::now() + timeout;
+        let deadline = crate::config::deadline(Instant::now(), timeout);
         let mut hooks = self.lock_hooks();
         while !self.is_triggered() {
             let left = deadline.saturating_duration_since(Instant::now());

@@ -98,6 +98,10 @@ pub enum Reject {
     /// The line was not complete within the handshake timeout. The parser
     /// never produces this itself; I/O code reports it through the same type.
     Timeout,
+    /// The connection failed (a reset, an I/O error) before the line was
+    /// complete. Reported by I/O code, like `Timeout`: a client that breaks
+    /// off its handshake was never served, so it is rejected, not an error.
+    Broken,
 }
 
 impl Reject {
@@ -108,6 +112,7 @@ impl Reject {
             Reject::TooLong => "too-long",
             Reject::EndOfStream => "end-of-stream",
             Reject::Timeout => "timeout",
+            Reject::Broken => "broken",
         }
     }
 }
