@@ -88,6 +88,11 @@ pub static CASES: &[Case] = &[
         slow_steady_reader,
     ),
     case(
+        "no_starvation",
+        "on one worker, while two clients stream at full speed, a third connects and round-trips in under 250 ms",
+        no_starvation,
+    ),
+    case(
         "max_conns",
         "a connection over --max-conns is closed at once; serving recovers",
         max_conns,
@@ -537,6 +542,82 @@ fn slow_steady_reader(run: &Run<'_>) -> CaseResult {
     passes(server)
 }
 
+fn no_starvation(run: &Run<'_>) -> CaseResult {
+    use std::io::{ErrorKind, Read, Write};
+    const ROUND_TRIPS: usize = 10;
+    const BOUND: Duration = Duration::from_millis(250);
+    let setup = Setup {
+        workers: std::num::NonZeroUsize::new(1),
+        ..Setup::default()
+    };
+    if let Some(bound) = run.bounded_below(&setup, 2) {
+        return served_in_turn(run, &setup, bound, 2);
+    }
+    let server = run.start(&setup)?;
+    // Two streamers: a runtime may poll tasks on the thread that runs its
+    // accept loop as well as on its worker, so one could hide a task that
+    // never yields.
+    let streamers = [
+        Client::handshaken(server.addr())?,
+        Client::handshaken(server.addr())?,
+    ];
+    let stop = AtomicBool::new(false);
+    let other = thread::scope(|scope| {
+        // Full speed both ways: the server's socket is always readable and
+        // writable, so a connection that never yields keeps its thread.
+        for streamer in &streamers {
+            let (mut writer, mut reader) = (streamer.stream(), streamer.stream());
+            let stop = &stop;
+            scope.spawn(move || {
+                let chunk = [b's'; 64 * 1024];
+                while !stop.load(Ordering::Relaxed) {
+                    if writer.write_all(&chunk).is_err() {
+                        break;
+                    }
+                }
+            });
+            scope.spawn(move || {
+                let mut sink = vec![0u8; 256 * 1024];
+                while !stop.load(Ordering::Relaxed) {
+                    match reader.read(&mut sink) {
+                        Ok(0) => break,
+                        Ok(_) => {}
+                        Err(e) if e.kind() == ErrorKind::Interrupted => {}
+                        Err(_) => break,
+                    }
+                }
+            });
+        }
+        thread::sleep(Duration::from_millis(200));
+        let other = (|| -> Result<Duration, String> {
+            let started = Instant::now();
+            let mut client = Client::handshaken(server.addr())
+                .map_err(|e| format!("connecting beside the streamer: {e}"))?;
+            let mut slowest = started.elapsed();
+            for i in 0..ROUND_TRIPS {
+                let sent = Instant::now();
+                client
+                    .echo(format!("round trip {i}").as_bytes())
+                    .map_err(|e| format!("round trip {i} beside the streamer: {e}"))?;
+                slowest = slowest.max(sent.elapsed());
+            }
+            Ok(slowest)
+        })();
+        stop.store(true, Ordering::Relaxed);
+        // Unblock the streamers' threads.
+        for streamer in &streamers {
+            let _ = streamer.stream().shutdown(std::net::Shutdown::Both);
+        }
+        other
+    })?;
+    ensure!(
+        other < BOUND,
+        "beside two clients streaming at full speed, the handshake or a round trip took {other:?} (bound {BOUND:?})"
+    );
+    drop(streamers);
+    passes(server)
+}
+
 /// A handshaken client whose receive buffer is small, so that what the
 /// server sends backs up quickly and each read frees only a little.
 fn small_window(addr: std::net::SocketAddr) -> Result<std::net::TcpStream, String> {
@@ -711,7 +792,10 @@ fn late_client(addr: std::net::SocketAddr) -> Result<Late, String> {
     use std::io::{ErrorKind, Read, Write};
     let mut stream = match std::net::TcpStream::connect_timeout(&addr, AT_ONCE) {
         Ok(stream) => stream,
-        Err(e) if e.kind() == ErrorKind::ConnectionRefused => return Ok(Late::Refused),
+        // A reset here is a connect that raced the listener's close.
+        Err(e) if e.kind() == ErrorKind::ConnectionRefused || crate::client::is_reset(&e) => {
+            return Ok(Late::Refused);
+        }
         Err(e) => return Err(format!("connecting during the grace period: {e}")),
     };
     // The server may reset the connection before the line is out.

@@ -12,6 +12,7 @@ use async_std::channel::{Receiver, Sender};
 use async_std::io::{Read, Write, WriteExt};
 use async_std::net::{TcpListener, TcpStream};
 use futures_lite::future;
+use model::budget::Budget;
 use model::listener::{Backoff, is_per_connection_accept_error, is_resource_exhaustion};
 use model::{Admitted, Config, Counters, Ending};
 use protocol::{REPLY, Reject};
@@ -112,12 +113,17 @@ async fn session(stream: &TcpStream, config: &Config) -> Result<(), Ending> {
         };
     write_all(stream, REPLY, config.idle_timeout).await?;
     write_all(stream, &leftover, config.idle_timeout).await?;
+    // async-std's executor has no cooperative budget of its own, and its
+    // sockets try the system call before they wait: without one, a client
+    // streaming at full speed would keep a worker thread to itself.
+    let mut budget = Budget::default();
     loop {
         let msg = within(config.idle_timeout, recv(stream, config.buffer)).await?;
         if msg.is_empty() {
             return Ok(());
         }
         write_all(stream, &msg, config.idle_timeout).await?;
+        budget.spend(2).await;
     }
 }
 

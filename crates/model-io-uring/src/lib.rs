@@ -21,10 +21,14 @@
 //! # Implementation
 //!
 //! - [`ring`]: `user_data` encoding and the one `unsafe` push, whose safety
-//!   contract the event loop keeps.
+//!   contract the event loop keeps. An operation and its linked timeout are
+//!   pushed as one batch, so a full queue never sends the timeout alone;
+//!   a kernel that refuses a submission for a moment (`EBUSY`, `EAGAIN`) is
+//!   waited out, not fatal.
 //! - [`buffers`]: a provided-buffer group. A receive names the group, not a
 //!   buffer, so an idle connection holds none; the bytes are copied out and
-//!   the buffer given back as soon as the receive completes.
+//!   the buffer given back as soon as the receive completes. The pool is
+//!   sized from an 8 MiB budget per ring, whatever `--buffer` is.
 //! - [`connection`]: per-connection state, boxed so that the timeouts the
 //!   kernel reads by address do not move.
 //! - [`event_loop`]: one operation in flight per connection (backpressure:

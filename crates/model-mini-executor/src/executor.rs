@@ -180,6 +180,7 @@ impl Executor {
             // so that I/O is checked between rounds.
             self.inner.run_queue.take_all(&mut ready);
             for id in ready.drain(..) {
+                self.inner.reactor.refill_budget();
                 if id == MAIN {
                     main_waker.queued.store(false, Ordering::Release);
                     let mut cx = Context::from_waker(&main_waker_handle);

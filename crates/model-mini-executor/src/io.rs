@@ -34,12 +34,18 @@ impl<T: Source> Async<T> {
     }
 
     /// Runs `op` until it does not return `WouldBlock`; in between, waits.
+    /// A task whose budget is spent yields first: it is queued again, behind
+    /// every task that is ready now.
     fn poll_io<R>(
         &self,
         direction: Direction,
         cx: &Context<'_>,
         mut op: impl FnMut(&T) -> io::Result<R>,
     ) -> Poll<io::Result<R>> {
+        if !self.reactor.spend_budget() {
+            cx.waker().wake_by_ref();
+            return Poll::Pending;
+        }
         loop {
             match op(&self.io) {
                 Err(err) if err.kind() == io::ErrorKind::WouldBlock => {

@@ -42,6 +42,10 @@
 //!
 //! # Implementation
 //!
+//! Each poll of a task has a budget of [`model::budget::OPERATIONS`] I/O
+//! operations, as tokio's does; a task that spends it yields, so a client
+//! streaming at full speed cannot keep the thread from the others.
+//!
 //! `Waker`s must be `Send`, so the run queue is a `Mutex<VecDeque>`, but
 //! only the executor's thread locks it in practice; a wake from another
 //! thread also interrupts `epoll_wait` through a `mio::Waker`. There is no

@@ -22,6 +22,11 @@ use slab::Slab;
 /// The token of the waker that other threads use to interrupt `poll`.
 pub(crate) const NOTIFY: Token = Token(usize::MAX);
 const EVENTS_PER_POLL: usize = 1024;
+/// I/O operations one poll of a task may complete before it must yield (see
+/// [`model::budget`]): a socket that is always ready would otherwise never
+/// make its task return `Pending`, and the accept loop, the shutdown and
+/// every other connection on the thread would wait.
+pub(crate) const BUDGET: u32 = model::budget::OPERATIONS;
 
 /// Which way a task waits on a socket.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -52,6 +57,8 @@ pub struct Reactor {
     /// One read buffer for every socket of this reactor: a task borrows it
     /// only inside a single non-blocking `read`, never across an `.await`.
     scratch: RefCell<Box<[u8]>>,
+    /// What is left of the [`BUDGET`] of the task being polled.
+    budget: Cell<u32>,
 }
 
 impl Reactor {
@@ -68,6 +75,7 @@ impl Reactor {
             notify,
             notify_waiter: RefCell::default(),
             scratch: RefCell::new(vec![0; scratch_len.max(1)].into_boxed_slice()),
+            budget: Cell::new(BUDGET),
         })
     }
 
@@ -114,6 +122,19 @@ impl Reactor {
                 _ => *slot = Some(cx.waker().clone()),
             }
         }
+    }
+
+    /// A fresh [`BUDGET`] for the task about to be polled.
+    pub(crate) fn refill_budget(&self) {
+        self.budget.set(BUDGET);
+    }
+
+    /// Spends one operation of the polled task's budget; false once it is
+    /// used up, and the task must yield before it does more.
+    pub(crate) fn spend_budget(&self) -> bool {
+        let left = self.budget.get();
+        self.budget.set(left.saturating_sub(1));
+        left > 0
     }
 
     /// Runs `read` with the shared scratch buffer.

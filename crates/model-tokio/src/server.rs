@@ -10,6 +10,7 @@ use model::config::deadline;
 use model::listener::{Backoff, is_per_connection_accept_error, is_resource_exhaustion};
 use model::{Config, Counters, Ending};
 use protocol::{REPLY, Reject};
+use tokio::io::Interest;
 use tokio::net::{TcpListener, TcpStream};
 use tokio::time::{Instant, sleep, timeout, timeout_at};
 use tokio_util::sync::CancellationToken;
@@ -109,14 +110,11 @@ async fn write_all(stream: &TcpStream, bytes: &[u8], idle: Option<Duration>) -> 
 }
 
 /// Waits until the socket takes some of `bytes`; returns how many it took.
+/// Spends the cooperative budget like [`recv`].
 async fn send(stream: &TcpStream, bytes: &[u8]) -> io::Result<usize> {
-    loop {
-        stream.writable().await?;
-        match stream.try_write(bytes) {
-            Err(err) if err.kind() == io::ErrorKind::WouldBlock => continue,
-            result => return result,
-        }
-    }
+    stream
+        .async_io(Interest::WRITABLE, || stream.try_write(bytes))
+        .await
 }
 
 /// Reads until the `hello` line is complete; returns the bytes after it.
@@ -126,22 +124,23 @@ async fn handshake(stream: &TcpStream) -> Result<Vec<u8>, Ending> {
 
 /// Waits for bytes and returns up to `max` of them (empty at end-of-stream),
 /// holding no buffer while it waits.
+///
+/// `async_io` (not `readable` and then `try_read`) so that each read spends
+/// tokio's cooperative budget: a socket that is always ready then still
+/// makes its task yield to the others on the worker.
 async fn recv(stream: &TcpStream, max: usize) -> io::Result<Vec<u8>> {
-    loop {
-        stream.readable().await?;
-        let read = SCRATCH.with_borrow_mut(|scratch| {
-            if scratch.len() < max {
-                scratch.resize(max, 0);
-            }
-            stream
-                .try_read(&mut scratch[..max])
-                .map(|n| scratch[..n].to_vec())
-        });
-        match read {
-            Err(err) if err.kind() == io::ErrorKind::WouldBlock => continue,
-            result => return result,
-        }
-    }
+    stream
+        .async_io(Interest::READABLE, || {
+            SCRATCH.with_borrow_mut(|scratch| {
+                if scratch.len() < max {
+                    scratch.resize(max, 0);
+                }
+                stream
+                    .try_read(&mut scratch[..max])
+                    .map(|n| scratch[..n].to_vec())
+            })
+        })
+        .await
 }
 
 /// Runs one I/O operation under the idle timeout, if there is one.

@@ -33,6 +33,7 @@
 //! period for thread-based models ([`connections`]), and the blocking-I/O
 //! session that thread-based models run per connection ([`session`]).
 
+pub mod budget;
 pub mod config;
 pub mod connections;
 pub mod counters;
