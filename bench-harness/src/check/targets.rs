@@ -92,7 +92,10 @@ impl Launched for ServerChild {
     }
 
     fn resources(&self) -> Option<Resources> {
-        self.process.sample().map(whole_process)
+        let pid = self.process.pid();
+        self.process
+            .sample()
+            .map(|sample| whole_process(pid, sample))
     }
 
     fn signal(&self, signal: Signal) -> Result<(), Fault> {
@@ -195,7 +198,8 @@ impl Launched for Remote {
     }
 
     fn resources(&self) -> Option<Resources> {
-        process_stats::sample(self.pid?).map(whole_process)
+        let pid = self.pid?;
+        process_stats::sample(pid).map(|sample| whole_process(pid, sample))
     }
 
     fn signal(&self, _signal: Signal) -> Result<(), Fault> {
@@ -214,11 +218,13 @@ impl Launched for Remote {
     }
 }
 
-/// Resources of a process that is the server's alone.
-fn whole_process(sample: ProcSample) -> Resources {
+/// Resources of a process that is the server's alone. Its threads leave
+/// out io_uring's kernel workers, which the kernel reaps on its own time.
+fn whole_process(pid: u32, sample: ProcSample) -> Resources {
+    let kernel_owned = process_stats::io_uring_threads(pid);
     Resources {
         fds: sample.fds,
-        threads: Some(sample.threads),
+        threads: Some(sample.threads.saturating_sub(kernel_owned)),
         rss_kib: sample.rss_kib,
         cpu_s: Some(sample.cpu_s()),
     }

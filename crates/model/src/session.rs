@@ -3,10 +3,13 @@
 //!
 //! Timeouts are socket timeouts. The handshake deadline is absolute, so each
 //! read waits only for what is left of it; after the handshake both the read
-//! and the write timeout are the idle timeout, which is exactly "no byte in
-//! either direction for that long". Backpressure is free: the thread does not
-//! read again until `write_all` has handed the last chunk to the kernel, so at
-//! most one buffer of echo data is ever held.
+//! and the write timeout are the idle timeout. A write that times out with
+//! nothing taken is checked once more with [`idle::send_now`] before the
+//! connection counts as idle: a blocked `send` is woken only when much of
+//! its buffer is free, and a slow but steady reader frees it a little at a
+//! time. Backpressure is free: the thread does not read again until the
+//! last chunk is handed to the kernel, so at most one buffer of echo data is
+//! ever held.
 
 use std::io::{self, Read, Write};
 use std::net::TcpStream;
@@ -14,7 +17,7 @@ use std::time::{Duration, Instant};
 
 use protocol::{Handshake, MAX_LINE, Progress, REPLY, Reject};
 
-use crate::{Config, Ending};
+use crate::{Config, Ending, idle};
 
 /// Serves `stream` under `config`: the handshake, then echo until the client's
 /// end-of-stream, the idle timeout or an error.
@@ -32,8 +35,8 @@ pub fn serve(mut stream: &TcpStream, config: &Config) -> Ending {
     let mut first = Vec::with_capacity(REPLY.len() + leftover.len());
     first.extend_from_slice(REPLY);
     first.extend_from_slice(&leftover);
-    if let Err(err) = stream.write_all(&first) {
-        return io_ending(err);
+    if let Err(ending) = write_all(stream, &first) {
+        return ending;
     }
     let mut buffer = vec![0; config.buffer.max(1)];
     loop {
@@ -43,10 +46,29 @@ pub fn serve(mut stream: &TcpStream, config: &Config) -> Ending {
             Err(err) if err.kind() == io::ErrorKind::Interrupted => continue,
             Err(err) => return io_ending(err),
         };
-        if let Err(err) = stream.write_all(&buffer[..n]) {
-            return io_ending(err);
+        if let Err(ending) = write_all(stream, &buffer[..n]) {
+            return ending;
         }
     }
+}
+
+/// Writes all of `bytes`; idle only when the socket took no byte for the
+/// idle timeout (see [`idle`]).
+fn write_all(mut stream: &TcpStream, mut bytes: &[u8]) -> Result<(), Ending> {
+    while !bytes.is_empty() {
+        let written = match stream.write(bytes) {
+            Ok(0) => return Err(Ending::Failed(io::ErrorKind::WriteZero.into())),
+            Ok(written) => written,
+            Err(err) if err.kind() == io::ErrorKind::Interrupted => continue,
+            Err(err) if is_timeout(&err) => match idle::send_now(stream, bytes) {
+                0 => return Err(Ending::IdleTimeout),
+                taken => taken,
+            },
+            Err(err) => return Err(io_ending(err)),
+        };
+        bytes = &bytes[written..];
+    }
+    Ok(())
 }
 
 /// Reads until the handshake line is complete; returns the pipelined bytes

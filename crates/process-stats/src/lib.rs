@@ -112,6 +112,21 @@ pub fn footprint(pid: u32) -> Option<Footprint> {
     })
 }
 
+/// Threads io_uring runs inside `pid` on its own (`iou-wrk-*` workers for
+/// operations that would block, an `iou-sqp-*` poller). The kernel starts
+/// them on demand and reaps them after a few idle seconds, so they are not
+/// the server's threads, and a check that threads came back to rest leaves
+/// them out.
+pub fn io_uring_threads(pid: u32) -> u64 {
+    let Ok(tasks) = std::fs::read_dir(format!("/proc/{pid}/task")) else {
+        return 0;
+    };
+    let kernel_owned = |task: &std::fs::DirEntry| {
+        std::fs::read_to_string(task.path().join("comm")).is_ok_and(|name| name.starts_with("iou-"))
+    };
+    tasks.flatten().filter(kernel_owned).count() as u64
+}
+
 /// `(voluntary, involuntary)` context switches of every thread of `pid`,
 /// summed (`/proc/<pid>/status` alone counts only the main thread).
 pub fn context_switches(pid: u32) -> Option<(u64, u64)> {
@@ -251,6 +266,27 @@ mod tests {
         let me = super::sample(std::process::id()).unwrap();
         assert!(me.rss_kib > 0 && me.threads >= 1 && me.fds >= 3);
         assert!(super::sample(u32::MAX).is_none());
+    }
+
+    #[test]
+    fn io_uring_threads_are_told_apart_by_name() {
+        // This test process runs no ring, so its only `iou-` thread is the
+        // one named so here; the harness's own threads do not count.
+        let me = std::process::id();
+        assert_eq!(super::io_uring_threads(me), 0);
+        let (release, wait) = std::sync::mpsc::channel::<()>();
+        let lookalike = std::thread::Builder::new()
+            .name("iou-wrk-test".into())
+            .spawn(move || wait.recv())
+            .unwrap();
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+        while super::io_uring_threads(me) == 0 && std::time::Instant::now() < deadline {
+            std::thread::sleep(std::time::Duration::from_millis(5));
+        }
+        assert_eq!(super::io_uring_threads(me), 1);
+        release.send(()).unwrap();
+        lookalike.join().unwrap().unwrap();
+        assert_eq!(super::io_uring_threads(u32::MAX), 0);
     }
 
     #[test]
