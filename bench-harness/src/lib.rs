@@ -14,7 +14,7 @@
 //! Below them: the bench runner and its record ([`bench`]), the views drawn
 //! from that record ([`results_folder`]), `c10k check`'s targets and matrix
 //! ([`check`]), and the `c10k serve` child processes both use
-//! ([`server_process`]). The load generator is a crate of its own, `load`.
+//! ([`server_process`], public for `cargo bench`). The load generator is a crate of its own, `load`.
 
 mod bad_input;
 mod bench;
@@ -23,7 +23,7 @@ mod code_size;
 mod commands;
 pub mod models;
 mod results_folder;
-mod server_process;
+pub mod server_process;
 mod signals;
 mod units;
 

@@ -1,7 +1,7 @@
 //! A model served by `c10k serve` in a child process: started on a free
 //! port with the flags the caller wants, watched from `/proc`, signalled,
 //! and waited for. The bench measures servers this way; `c10k check --serve`
-//! tests them this way.
+//! tests them this way; `cargo bench` starts each model's server this way.
 
 use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;
@@ -20,9 +20,10 @@ pub(crate) const STOP_SLACK: Duration = Duration::from_secs(5);
 
 /// A running `c10k serve`.
 #[derive(Debug)]
-pub(crate) struct ServerProcess {
+pub struct ServerProcess {
     child: Child,
-    pub(crate) addr: SocketAddr,
+    /// Where it listens.
+    pub addr: SocketAddr,
     /// Standard output after the `listening` line: the `stopped ...` summary.
     stdout: mpsc::Receiver<String>,
     stderr: Arc<Mutex<Vec<String>>>,
@@ -30,7 +31,7 @@ pub(crate) struct ServerProcess {
 
 /// How a server ended.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) enum Stopped {
+pub enum Stopped {
     /// Exited with status 0 after SIGTERM; its summary line.
     Cleanly(String),
     /// Exited on its own before it was asked to, or with a failure status.
@@ -42,7 +43,17 @@ pub(crate) enum Stopped {
 impl ServerProcess {
     /// Starts `c10k serve <model> --addr 127.0.0.1:0 <flags>`.
     pub(crate) fn start(model: &str, flags: &[String]) -> Result<ServerProcess, String> {
-        let mut child = Command::new(own_executable()?)
+        ServerProcess::start_binary(&own_executable()?, model, flags)
+    }
+
+    /// Starts `<c10k> serve <model> --addr 127.0.0.1:0 <flags>`, where `c10k`
+    /// is the path of the binary (for a caller that is not c10k itself).
+    pub fn start_binary(
+        c10k: &std::path::Path,
+        model: &str,
+        flags: &[String],
+    ) -> Result<ServerProcess, String> {
+        let mut child = Command::new(c10k)
             .args(["serve", model, "--addr", "127.0.0.1:0"])
             .args(flags)
             .stdin(Stdio::null())
@@ -88,7 +99,8 @@ impl ServerProcess {
         })
     }
 
-    pub(crate) fn pid(&self) -> u32 {
+    /// The server's process id.
+    pub fn pid(&self) -> u32 {
         self.child.id()
     }
 
@@ -145,7 +157,7 @@ impl ServerProcess {
     }
 
     /// SIGTERM, then waits up to `grace` plus slack; kills it if it hangs.
-    pub(crate) fn stop(mut self, grace: Duration) -> Stopped {
+    pub fn stop(mut self, grace: Duration) -> Stopped {
         if let Some(crash) = self.exited() {
             return Stopped::Crashed(crash);
         }
@@ -190,7 +202,7 @@ fn own_executable() -> Result<std::path::PathBuf, String> {
 
 /// Runs the calling thread (and the threads and processes it starts
 /// afterwards) on `cpus` only.
-pub(crate) fn pin_to(cpus: &[usize]) -> Result<(), String> {
+pub fn pin_to(cpus: &[usize]) -> Result<(), String> {
     let mut set = rustix::thread::CpuSet::new();
     for &cpu in cpus {
         set.set(cpu);
@@ -200,7 +212,7 @@ pub(crate) fn pin_to(cpus: &[usize]) -> Result<(), String> {
 }
 
 /// Lets the calling thread run on every CPU again.
-pub(crate) fn unpin(cores: usize) {
+pub fn unpin(cores: usize) {
     let mut set = rustix::thread::CpuSet::new();
     for cpu in 0..cores {
         set.set(cpu);
