@@ -157,7 +157,8 @@ impl EventLoop {
                     // stays readable: stop listening for a while, or spin.
                     self.poll.registry().deregister(&mut self.listener)?;
                     self.accepting = false;
-                    self.resume_accepting = Some(Instant::now() + self.backoff.next_delay());
+                    self.resume_accepting =
+                        Some(deadline(Instant::now(), self.backoff.next_delay()));
                     return Ok(());
                 }
                 Err(err) if is_per_connection_accept_error(&err) => continue,

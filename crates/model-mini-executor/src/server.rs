@@ -42,7 +42,7 @@ pub(crate) async fn accept_loop(
         let stream = match accepted {
             Ok(stream) => stream,
             Err(err) if is_resource_exhaustion(&err) => {
-                let resume = Instant::now() + backoff.next_delay();
+                let resume = deadline(Instant::now(), backoff.next_delay());
                 sleep_until(reactor.clone(), resume).await;
                 continue;
             }

@@ -155,7 +155,7 @@ impl Connections {
     /// connections to finish (the grace timer closes the stragglers), then
     /// for the grace timer itself, so that `serve` leaves no thread behind.
     pub fn drain(&self) {
-        self.wait_until_empty(self.grace + DRAIN_SLACK);
+        self.wait_until_empty(self.grace.saturating_add(DRAIN_SLACK));
         let timer = self
             .grace_timer
             .lock()
