@@ -77,6 +77,23 @@ pub(crate) fn parse_duration(text: &str) -> Result<Duration, String> {
     Ok(duration)
 }
 
+/// A wall-clock time: RFC 3339 (`2026-11-27T20:00:00Z`) or Unix seconds
+/// (`1795809600`, what `date +%s` prints).
+pub(crate) fn parse_time(text: &str) -> Result<std::time::SystemTime, String> {
+    use std::time::{Duration, UNIX_EPOCH};
+    if let Ok(seconds) = text.trim().parse::<f64>() {
+        return Duration::try_from_secs_f64(seconds)
+            .map(|since| UNIX_EPOCH + since)
+            .map_err(|_| format!("'{text}' is not a time after 1970"));
+    }
+    let at =
+        time::OffsetDateTime::parse(text.trim(), &time::format_description::well_known::Rfc3339)
+            .map_err(|e| format!("'{text}' is neither RFC 3339 nor Unix seconds: {e}"))?;
+    let nanos =
+        u64::try_from(at.unix_timestamp_nanos()).map_err(|_| format!("'{text}' is before 1970"))?;
+    Ok(UNIX_EPOCH + Duration::from_nanos(nanos))
+}
+
 /// A rate in messages or connections per second: `500`, `2.5k`.
 pub(crate) fn positive_rate(text: &str) -> Result<f64, String> {
     let (number, multiplier) = match text.strip_suffix(['k', 'K']) {

@@ -277,3 +277,102 @@ fn the_interval_log_holds_every_measured_echo_second_by_second() {
     assert_eq!(counts[0], counts[1]);
     assert!(seconds >= 2, "{seconds} intervals");
 }
+
+/// Three agents, each `--segment K/3` of one open-loop run, started apart but
+/// told the same `--start-at`: each carries its third of the connections and
+/// of the schedule, and their measured windows begin together.
+#[test]
+fn agents_split_one_run_and_measure_the_same_window() {
+    use std::time::{SystemTime, UNIX_EPOCH};
+    const AGENTS: usize = 3;
+    let served = common::Served::start(&["epoll-callback"]);
+    let start = SystemTime::now() + Duration::from_secs(2);
+    let start_s = start.duration_since(UNIX_EPOCH).unwrap().as_secs_f64();
+    let dir = std::env::temp_dir().join(format!("c10k-agents-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let agents: Vec<_> = (0..AGENTS)
+        .map(|k| {
+            Command::new(C10K)
+                .arg("load")
+                .arg(served.addr.to_string())
+                .args(["-q", "-c", "30", "-t", "1", "--rate", "3000", "-d", "1"])
+                .args(["--warmup", "0.5", "--segment", &format!("{k}/{AGENTS}")])
+                .args(["--start-at", &format!("{start_s:.3}")])
+                .arg("--json")
+                .arg(dir.join(format!("{k}.json")))
+                .arg("--hlog")
+                .arg(dir.join(format!("{k}.hlog")))
+                .spawn()
+                .unwrap()
+        })
+        .collect();
+    let mut messages = 0;
+    for (k, mut agent) in agents.into_iter().enumerate() {
+        assert!(agent.wait().unwrap().success(), "agent {k}");
+        let text = std::fs::read_to_string(dir.join(format!("{k}.json"))).unwrap();
+        let record: Value = serde_json::from_str(&text).unwrap();
+        assert_eq!(record["settings"]["segment"], format!("{k}/{AGENTS}"));
+        let results = results(&record);
+        assert_eq!(results["connections_requested"], 10, "{results}");
+        assert_eq!(results["connections_ready"], 10, "{results}");
+        let scheduled = results["schedule"]["scheduled_msgs_per_s"]
+            .as_f64()
+            .unwrap();
+        assert!((scheduled - 1000.0).abs() < 1.0, "agent {k}: {results}");
+        messages += results["messages"].as_u64().unwrap();
+        // The window starts when warm-up, begun at --start-at, ends.
+        let hlog = std::fs::read_to_string(dir.join(format!("{k}.hlog"))).unwrap();
+        let began: f64 = hlog
+            .lines()
+            .find_map(|line| line.strip_prefix("#[StartTime: "))
+            .and_then(|rest| rest.split_whitespace().next())
+            .and_then(|seconds| seconds.parse().ok())
+            .unwrap();
+        let off = (began - (start_s + 0.5)).abs();
+        assert!(
+            off < 0.05,
+            "agent {k} began its window {off:.3} s from the common start"
+        );
+    }
+    assert!(
+        (2700..=3300).contains(&messages),
+        "3 agents at 1,000 msg/s each for 1 s: {messages}"
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn an_agent_not_ready_by_start_at_fails_with_one_line() {
+    let served = common::Served::start(&["epoll-callback"]);
+    let past = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs()
+        - 1;
+    let output = Command::new(C10K)
+        .arg("load")
+        .arg(served.addr.to_string())
+        .args(["-q", "-c", "4", "-d", "1", "--start-at", &past.to_string()])
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(stderr.lines().count(), 1, "{stderr}");
+    assert!(stderr.contains("not ready by --start-at"), "{stderr}");
+    for bad in [
+        &["--segment", "3/3"][..],
+        &["--segment", "4/5", "-c", "4"][..],
+        &["--start-at", "soon"][..],
+    ] {
+        let output = Command::new(C10K)
+            .arg("load")
+            .arg(served.addr.to_string())
+            .arg("-q")
+            .args(bad)
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert_eq!(output.status.code(), Some(2), "{bad:?}: {stderr}");
+        assert_eq!(stderr.lines().count(), 1, "{bad:?}: {stderr}");
+    }
+}

@@ -273,6 +273,8 @@ fn run_point(
         .min(spec.connections),
         rate: spec.rate,
         source_addrs: Vec::new(),
+        segment: load::settings::Segment::WHOLE,
+        start_at: None,
     };
     let sampler = Sampler::start(server.pid());
     let mut phases: Vec<(Phase, Option<ProcSample>)> = Vec::new();

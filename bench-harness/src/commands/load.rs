@@ -4,11 +4,12 @@
 
 use std::num::NonZeroUsize;
 use std::process::ExitCode;
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
 
 use anyhow::Context;
 use clap::Args;
-use load::{Report, Settings, limits, settings::parse_source_addrs};
+use load::settings::{Segment, parse_source_addrs};
+use load::{Report, Settings, limits};
 
 use crate::bad_input::bad_input;
 use crate::units::{self, positive_bytes, positive_count, positive_rate};
@@ -61,6 +62,18 @@ pub(crate) struct LoadArgs {
     #[arg(long, value_name = "R", value_parser = positive_rate)]
     pub(crate) rate: Option<f64>,
 
+    /// Run as agent K of N (K from 0): this agent's share of the connections
+    /// and of the open-loop schedule; -c, --rate and --connect-rate stay the
+    /// whole run's, so N agents together make the run one agent would.
+    #[arg(long, value_name = "K/N", default_value = "0/1")]
+    pub(crate) segment: Segment,
+
+    /// Connect and handshake first, then start warm-up at this wall-clock
+    /// time (RFC 3339, or Unix seconds), the same on every agent; an agent
+    /// not ready by then fails.
+    #[arg(long, value_name = "TIME", value_parser = units::parse_time)]
+    pub(crate) start_at: Option<SystemTime>,
+
     /// Connect from these local addresses in turn: 127.0.0.1-127.0.0.8 or a,b,c.
     #[arg(long, value_name = "ADDRS")]
     pub(crate) source_addrs: Option<String>,
@@ -89,6 +102,13 @@ fn settings(args: &LoadArgs) -> anyhow::Result<Settings> {
     if args.duration.is_zero() {
         return Err(bad_input("--duration must be more than 0"));
     }
+    let own = args.segment.share(args.connections);
+    if own == 0 {
+        return Err(bad_input(format!(
+            "--segment {} leaves this agent none of the {} connections",
+            args.segment, args.connections
+        )));
+    }
     Ok(Settings {
         target,
         handshake: args.handshake == "hello",
@@ -102,9 +122,11 @@ fn settings(args: &LoadArgs) -> anyhow::Result<Settings> {
         threads: args
             .threads
             .map_or_else(load::machine::cores, |n| n.get())
-            .min(args.connections),
+            .min(own),
         rate: args.rate,
         source_addrs,
+        segment: args.segment,
+        start_at: args.start_at,
     })
 }
 

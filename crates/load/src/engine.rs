@@ -140,14 +140,18 @@ pub(crate) struct Worker<'a> {
 }
 
 impl<'a> Worker<'a> {
-    /// A load thread for the connections whose id is `index` modulo `threads`.
+    /// A load thread for every `threads`-th connection of the segment, from
+    /// its `index`-th on.
     pub(crate) fn new(
         index: usize,
         settings: &'a Settings,
         control: &'a Control,
         ramp_start: Instant,
     ) -> io::Result<Worker<'a>> {
-        let to_open = (index..settings.connections)
+        let to_open = settings
+            .segment
+            .ids(settings.connections)
+            .skip(index)
             .step_by(settings.threads)
             .map(|id| id as u32)
             .collect();
@@ -337,14 +341,13 @@ impl<'a> Worker<'a> {
         }
         match self.settings.rate {
             None => self.send_next(key, now, now),
-            Some(rate) => {
+            Some(_) => {
                 let conn = &mut self.conns[key];
-                let interval = self.settings.connections as f64 / rate;
-                // Connections are spread evenly over one interval.
-                let offset = interval * f64::from(conn.id) / self.settings.connections as f64;
+                let Some((offset, _)) = self.settings.schedule_of(conn.id) else {
+                    return;
+                };
                 let start = self.control.traffic_start().unwrap_or(now);
-                let first = start + Duration::from_secs_f64(offset);
-                conn.next_send = Some(first);
+                conn.next_send = Some(start + offset);
                 self.schedule_send(key);
             }
         }
@@ -609,8 +612,10 @@ impl<'a> Worker<'a> {
         }
         match self.settings.rate {
             None => self.send_next(key, now, now),
-            Some(rate) => {
-                let interval = Duration::from_secs_f64(self.settings.connections as f64 / rate);
+            Some(_) => {
+                let Some((_, interval)) = self.settings.schedule_of(conn.id) else {
+                    return;
+                };
                 let next = conn.intended + interval;
                 conn.next_send = Some(next);
                 if next <= now {

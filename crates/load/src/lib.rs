@@ -20,6 +20,8 @@
 //!     threads: 2,
 //!     rate: None,
 //!     source_addrs: Vec::new(),
+//!     segment: load::settings::Segment::WHOLE,
+//!     start_at: None,
 //! };
 //! let report = load::run(settings, None)?;
 //! print!("{}", report.table());
@@ -106,7 +108,7 @@ pub fn run_observed(
                 .unwrap_or_else(|_| Err(io::Error::other("a load thread panicked")))?;
             reports.push(report);
         }
-        Ok((reports, measured))
+        Ok((reports, measured?))
     })?;
     progress.finish();
     Ok(merge(settings, reports, window))
@@ -132,19 +134,33 @@ fn coordinate(
     progress: &Progress,
     ramp_start: Instant,
     observe: &mut dyn FnMut(Phase),
-) -> MeasuredWindow {
+) -> io::Result<MeasuredWindow> {
     let ramp_limit = ramp_start
         + settings.connect_rate.map_or(Duration::ZERO, |rate| {
             Duration::from_secs_f64(settings.connections as f64 / rate)
         })
         + 2 * settings.connect_timeout
         + Duration::from_secs(1);
-    while control.ramped.load(Ordering::Acquire) < settings.threads && Instant::now() < ramp_limit {
+    // With --start-at, the ramp must end by then.
+    let before_start = || settings.start_at.is_none_or(|at| SystemTime::now() < at);
+    while control.ramped.load(Ordering::Acquire) < settings.threads
+        && Instant::now() < ramp_limit
+        && before_start()
+    {
         progress.ramp(control);
         std::thread::sleep(Duration::from_millis(50));
     }
+    let traffic_start = match settings.start_at {
+        None => Instant::now(),
+        Some(at) => match wait_for_start(settings, control, at) {
+            Ok(start) => start,
+            Err(err) => {
+                control.enter(Phase::Stop, Instant::now());
+                return Err(err);
+            }
+        },
+    };
     observe(Phase::Warmup);
-    let traffic_start = Instant::now();
     control.enter(Phase::Warmup, traffic_start);
     while traffic_start.elapsed() < settings.warmup {
         progress.traffic(control, traffic_start, settings, false);
@@ -179,11 +195,36 @@ fn coordinate(
     }
     observe(Phase::Stop);
     control.enter(Phase::Stop, Instant::now());
-    MeasuredWindow {
+    Ok(MeasuredWindow {
         length: measure_end - measure_start,
         began,
         cpu,
+    })
+}
+
+/// `--start-at`: waits, with every connection ready, until the wall clock
+/// reads `at`, and returns that moment on the monotonic clock (warm-up and
+/// the open-loop schedule count from it). An agent whose connections are
+/// not all ready by then fails instead: it would measure another window
+/// than the other agents.
+fn wait_for_start(settings: &Settings, control: &Control, at: SystemTime) -> io::Result<Instant> {
+    let ready = control.ramped.load(Ordering::Acquire);
+    let late = SystemTime::now().duration_since(at).ok();
+    if ready < settings.threads || late.is_some() {
+        return Err(io::Error::other(format!(
+            "not ready by --start-at: {} (connections of {} of {} load threads ready)",
+            late.map_or_else(
+                || "the ramp did not finish".to_string(),
+                |late| format!("ready {:.3} s late", late.as_secs_f64())
+            ),
+            ready,
+            settings.threads
+        )));
     }
+    let wait = at.duration_since(SystemTime::now()).unwrap_or_default();
+    let start = Instant::now() + wait;
+    std::thread::sleep(start.saturating_duration_since(Instant::now()));
+    Ok(start)
 }
 
 fn merge(settings: Settings, reports: Vec<ThreadReport>, window: MeasuredWindow) -> Report {
@@ -230,11 +271,13 @@ fn merge(settings: Settings, reports: Vec<ThreadReport>, window: MeasuredWindow)
     let littles_law = (settings.rate.is_none() && ready > 0 && !echo.is_empty())
         .then(|| messages_per_s * echo.mean() / 1e9 / ready as f64);
     let schedule = settings.rate.map(|requested| {
+        // The whole run's schedule, of which this agent's ready connections
+        // carry their share.
         let scheduled = requested * ready as f64 / settings.connections.max(1) as f64;
         Schedule::check(requested, scheduled, sends as f64 / seconds, &send_lag)
     });
     let results = Results {
-        connections_requested: settings.connections,
+        connections_requested: settings.own_connections(),
         connections_established: established,
         connections_ready: ready,
         ramp_s: first_connect
@@ -265,6 +308,7 @@ fn merge(settings: Settings, reports: Vec<ThreadReport>, window: MeasuredWindow)
         },
         errors,
     };
+    let clock = settings.start_at.map(|_| machine::clock());
     Report {
         c10k_version: machine::VERSION,
         git_revision: machine::GIT_REVISION,
@@ -272,6 +316,7 @@ fn merge(settings: Settings, reports: Vec<ThreadReport>, window: MeasuredWindow)
         settings,
         results,
         histograms: EncodedHistograms::encode([&connect, &handshake, &echo, &echo_uncorrected]),
+        clock,
         intervals,
     }
 }
@@ -284,7 +329,7 @@ struct Progress {
 impl Progress {
     fn new(parent: Option<&MultiProgress>, settings: &Settings) -> Progress {
         let bar = match parent {
-            Some(parent) => parent.add(ProgressBar::new(settings.connections as u64)),
+            Some(parent) => parent.add(ProgressBar::new(settings.own_connections() as u64)),
             None => ProgressBar::hidden(),
         };
         bar.set_style(

@@ -10,36 +10,38 @@ const RESERVED_FDS: u64 = 64;
 /// run fits the machine. `Err` is a one-line reason the run cannot work;
 /// `Ok` carries warnings about limits that may hurt it.
 pub fn check(settings: &Settings) -> Result<Vec<String>, String> {
+    // An agent checks its own share (`--segment`): that is what it opens.
+    let connections = settings.own_connections();
     let soft = rlimit::increase_nofile_limit(u64::MAX).unwrap_or(0);
-    let needed = settings.connections as u64 + RESERVED_FDS;
+    let needed = connections as u64 + RESERVED_FDS;
     if soft > 0 && needed > soft {
         return Err(format!(
             "-c {} needs about {needed} descriptors but the open-file limit is {soft}: \
              lower -c, or raise the hard limit (ulimit -Hn) and run again",
-            settings.connections
+            connections
         ));
     }
     let mut warnings = Vec::new();
     if let Some((low, high)) = port_range() {
         let ports = high.saturating_sub(low) + 1;
         let sources = settings.source_addrs.len().max(1);
-        if settings.connections > ports * sources {
+        if connections > ports * sources {
             return Err(format!(
                 "-c {} needs more local ports than {sources} source address(es) have \
                  ({ports} each, range {low}-{high}): spread them with --source-addrs 127.0.0.1-127.0.0.{}",
-                settings.connections,
-                settings.connections.div_ceil(ports).min(254)
+                connections,
+                connections.div_ceil(ports).min(254)
             ));
         }
     }
     if let Some(somaxconn) = process_stats::sysctl_number("net/core/somaxconn")
         && settings.connect_rate.is_none()
-        && settings.connections as u64 > somaxconn
+        && connections as u64 > somaxconn
     {
         warnings.push(format!(
             "net.core.somaxconn is {somaxconn}: {} connects at once can overflow a listen \
              backlog, and a dropped SYN is retried a second later (use --connect-rate to ramp)",
-            settings.connections
+            connections
         ));
     }
     Ok(warnings)

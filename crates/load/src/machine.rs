@@ -20,6 +20,43 @@ pub struct Machine {
     pub rustc: String,
 }
 
+/// The clock an agent's `--start-at` was read from, so that the windows of
+/// agents on different machines can be judged: the kernel's clock source,
+/// and the offset from NTP time where chrony reports one.
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+pub struct Clock {
+    /// `current_clocksource` (`tsc`, `kvm-clock`, ...).
+    pub source: Option<String>,
+    /// Seconds this machine's clock is ahead of NTP time (`chronyc tracking`'s
+    /// system time), if chrony runs here.
+    pub ntp_offset_s: Option<f64>,
+}
+
+/// Reads this machine's clock source and, if chrony runs, its offset.
+pub fn clock() -> Clock {
+    Clock {
+        source: process_stats::clock_source(),
+        ntp_offset_s: chrony_offset(),
+    }
+}
+
+/// `chronyc -c tracking`: CSV whose fifth field is the system time's offset
+/// from NTP time in seconds (positive: fast).
+fn chrony_offset() -> Option<f64> {
+    let output = std::process::Command::new("chronyc")
+        .args(["-c", "tracking"])
+        .stderr(std::process::Stdio::null())
+        .output()
+        .ok()
+        .filter(|output| output.status.success())?;
+    String::from_utf8_lossy(&output.stdout)
+        .split(',')
+        .nth(4)?
+        .trim()
+        .parse()
+        .ok()
+}
+
 /// Describes this machine.
 pub fn describe() -> Machine {
     let open_file_limit = rlimit::getrlimit(rlimit::Resource::NOFILE)

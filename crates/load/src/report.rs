@@ -362,6 +362,9 @@ pub struct Report {
     pub settings: Settings,
     pub results: Results,
     pub histograms: EncodedHistograms,
+    /// The clock `--start-at` was read from; only with `--start-at`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub clock: Option<crate::machine::Clock>,
     /// Written separately, with `--hlog`.
     #[serde(skip)]
     pub intervals: IntervalLog,
@@ -375,12 +378,20 @@ impl Report {
         let mut out = String::new();
         let _ = writeln!(
             out,
-            "target {}  {}  {} B messages  {} threads  {:.1} s measured",
+            "target {}  {}  {} B messages  {} threads  {:.1} s measured{}",
             s.target,
             s.mode(),
             s.size,
             s.threads,
-            r.measured_s
+            r.measured_s,
+            if s.segment == crate::settings::Segment::WHOLE {
+                String::new()
+            } else {
+                format!(
+                    "  agent {} of {} (of -c {} in all)",
+                    s.segment.index, s.segment.count, s.connections
+                )
+            }
         );
         let ramp = r
             .ramp_s

@@ -1,7 +1,7 @@
 //! What a load run does, decided before it starts.
 
 use std::net::{IpAddr, SocketAddr};
-use std::time::Duration;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 /// Everything that shapes a load run. Recorded in the JSON report as given.
 #[derive(Debug, Clone, serde::Serialize)]
@@ -37,6 +37,85 @@ pub struct Settings {
     pub rate: Option<f64>,
     /// Local addresses to connect from, round-robin; empty: the kernel picks.
     pub source_addrs: Vec<IpAddr>,
+    /// This agent's share of a run spread over several (`--segment K/N`).
+    /// `connections`, `rate` and `connect_rate` stay the whole run's.
+    #[serde(serialize_with = "display")]
+    pub segment: Segment,
+    /// When warm-up starts, by the wall clock (`--start-at`), so that agents
+    /// started apart measure the same window; `None`: once ready.
+    #[serde(serialize_with = "unix_seconds")]
+    pub start_at: Option<SystemTime>,
+}
+
+/// One agent's share of a run (`--segment K/N`, K from 0): the connections
+/// whose id is K modulo N, and with them their sends of the open-loop
+/// schedule. Each connection keeps the id, and so the place in the ramp and
+/// the schedule, it has in the whole run, so the N segments together make
+/// exactly the run one agent would make (the way k6's execution segments
+/// split a test).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Segment {
+    /// K: which share, from 0.
+    pub index: usize,
+    /// N: how many shares.
+    pub count: usize,
+}
+
+impl Segment {
+    /// The whole run, on one agent.
+    pub const WHOLE: Segment = Segment { index: 0, count: 1 };
+
+    /// The ids, out of `0..connections`, of this segment's connections.
+    pub fn ids(self, connections: usize) -> impl Iterator<Item = usize> {
+        (self.index..connections).step_by(self.count)
+    }
+
+    /// How many connections this segment has, out of `connections`.
+    pub fn share(self, connections: usize) -> usize {
+        connections.saturating_sub(self.index).div_ceil(self.count)
+    }
+}
+
+impl std::fmt::Display for Segment {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}/{}", self.index, self.count)
+    }
+}
+
+impl std::str::FromStr for Segment {
+    type Err = String;
+
+    /// Parses `K/N`, with K from 0 to N - 1.
+    fn from_str(text: &str) -> Result<Segment, String> {
+        let (index, count) = text
+            .split_once('/')
+            .and_then(|(k, n)| Some((k.trim().parse().ok()?, n.trim().parse().ok()?)))
+            .ok_or_else(|| format!("'{text}' is not K/N (agent K of N, K from 0)"))?;
+        if count == 0 || index >= count {
+            return Err(format!("'{text}': K must be below N (K from 0)"));
+        }
+        Ok(Segment { index, count })
+    }
+}
+
+fn display<S: serde::Serializer>(
+    value: &impl std::fmt::Display,
+    serializer: S,
+) -> Result<S::Ok, S::Error> {
+    serializer.collect_str(value)
+}
+
+fn unix_seconds<S: serde::Serializer>(
+    value: &Option<SystemTime>,
+    serializer: S,
+) -> Result<S::Ok, S::Error> {
+    let seconds = value
+        .and_then(|at| at.duration_since(UNIX_EPOCH).ok())
+        .map(|since| since.as_secs_f64());
+    match seconds {
+        Some(seconds) => serializer.serialize_f64(seconds),
+        None => serializer.serialize_none(),
+    }
 }
 
 fn seconds<S: serde::Serializer>(value: &Duration, serializer: S) -> Result<S::Ok, S::Error> {
@@ -44,6 +123,28 @@ fn seconds<S: serde::Serializer>(value: &Duration, serializer: S) -> Result<S::O
 }
 
 impl Settings {
+    /// The connections this agent opens: its segment's share.
+    pub fn own_connections(&self) -> usize {
+        self.segment.share(self.connections)
+    }
+
+    /// The open-loop schedule of connection `id`: its first send, from the
+    /// start of traffic, and the interval between its sends. Connections
+    /// are spread evenly over one interval, each sending at `--rate` /
+    /// `-c`. It depends on the id and the whole run's settings only, never
+    /// on the segment: N agents' schedules together are one agent's.
+    /// `None` in a closed loop.
+    pub fn schedule_of(&self, id: u32) -> Option<(Duration, Duration)> {
+        let rate = self.rate?;
+        let connections = self.connections.max(1) as f64;
+        let interval = connections / rate;
+        let offset = interval * f64::from(id) / connections;
+        Some((
+            Duration::from_secs_f64(offset),
+            Duration::from_secs_f64(interval),
+        ))
+    }
+
     /// "closed loop" or "open loop at R msg/s", for people.
     pub fn mode(&self) -> String {
         match self.rate {
@@ -84,6 +185,89 @@ pub fn parse_source_addrs(text: &str) -> Result<Vec<IpAddr>, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn settings(connections: usize, rate: Option<f64>, segment: Segment) -> Settings {
+        Settings {
+            target: "127.0.0.1:1".parse().unwrap(),
+            handshake: true,
+            connections,
+            connect_rate: None,
+            connect_timeout: Duration::from_secs(1),
+            warmup: Duration::ZERO,
+            duration: Duration::from_secs(1),
+            hold: Duration::ZERO,
+            size: 64,
+            threads: 1,
+            rate,
+            source_addrs: Vec::new(),
+            segment,
+            start_at: None,
+        }
+    }
+
+    #[test]
+    fn segments_split_the_connections_exactly() {
+        for connections in [1, 7, 1000, 1001] {
+            for count in 1..=7 {
+                let mut seen = vec![0u32; connections];
+                let mut shares = 0;
+                for index in 0..count {
+                    let segment = Segment { index, count };
+                    let ids: Vec<usize> = segment.ids(connections).collect();
+                    assert_eq!(ids.len(), segment.share(connections));
+                    shares += ids.len();
+                    for id in ids {
+                        seen[id] += 1;
+                    }
+                }
+                assert_eq!(shares, connections);
+                assert!(
+                    seen.iter().all(|&times| times == 1),
+                    "{connections} in {count}"
+                );
+            }
+        }
+    }
+
+    /// Every send of the first three intervals, as (time from the start of
+    /// traffic in ns, connection id), for the agent `segment` is.
+    fn sends(settings: &Settings) -> Vec<(u128, usize)> {
+        let mut sends = Vec::new();
+        for id in settings.segment.ids(settings.connections) {
+            let (first, interval) = settings.schedule_of(id as u32).unwrap();
+            for k in 0..3 {
+                sends.push(((first + interval * k).as_nanos(), id));
+            }
+        }
+        sends.sort_unstable();
+        sends
+    }
+
+    #[test]
+    fn the_agents_schedules_together_are_the_single_agent_schedule() {
+        let whole = sends(&settings(1000, Some(20_000.0), Segment::WHOLE));
+        assert_eq!(whole.len(), 3000);
+        for count in [2, 3, 6] {
+            let mut union: Vec<(u128, usize)> = (0..count)
+                .flat_map(|index| sends(&settings(1000, Some(20_000.0), Segment { index, count })))
+                .collect();
+            union.sort_unstable();
+            assert_eq!(union, whole, "{count} agents");
+        }
+    }
+
+    #[test]
+    fn segments_parse_as_k_of_n_from_zero() {
+        assert_eq!("2/3".parse(), Ok(Segment { index: 2, count: 3 }));
+        assert_eq!(Segment { index: 2, count: 3 }.to_string(), "2/3");
+        for bad in ["3/3", "1/0", "1", "a/b", "-1/2"] {
+            assert!(bad.parse::<Segment>().is_err(), "{bad}");
+        }
+        assert_eq!(
+            settings(10, None, Segment { index: 1, count: 4 }).own_connections(),
+            3
+        );
+    }
 
     #[test]
     fn source_ranges_and_lists() {

@@ -112,6 +112,14 @@ pub fn footprint(pid: u32) -> Option<Footprint> {
     })
 }
 
+/// The kernel's clock source (`tsc`, `kvm-clock`, ...), from `/sys`.
+pub fn clock_source() -> Option<String> {
+    std::fs::read_to_string("/sys/devices/system/clocksource/clocksource0/current_clocksource")
+        .ok()
+        .map(|name| name.trim().to_string())
+        .filter(|name| !name.is_empty())
+}
+
 /// Threads io_uring runs inside `pid` on its own (`iou-wrk-*` workers for
 /// operations that would block, an `iou-sqp-*` poller). The kernel starts
 /// them on demand and reaps them after a few idle seconds, so they are not
