@@ -280,7 +280,8 @@ fn the_interval_log_holds_every_measured_echo_second_by_second() {
 
 /// Three agents, each `--segment K/3` of one open-loop run, started apart but
 /// told the same `--start-at`: each carries its third of the connections and
-/// of the schedule, and their measured windows begin together.
+/// of the schedule, their measured windows begin together, and `c10k merge`
+/// makes them one run or refuses a set that is not one.
 #[test]
 fn agents_split_one_run_and_measure_the_same_window() {
     use std::time::{SystemTime, UNIX_EPOCH};
@@ -306,7 +307,7 @@ fn agents_split_one_run_and_measure_the_same_window() {
                 .unwrap()
         })
         .collect();
-    let mut messages = 0;
+    let (mut messages, mut echo_count) = (0, 0);
     for (k, mut agent) in agents.into_iter().enumerate() {
         assert!(agent.wait().unwrap().success(), "agent {k}");
         let text = std::fs::read_to_string(dir.join(format!("{k}.json"))).unwrap();
@@ -320,6 +321,7 @@ fn agents_split_one_run_and_measure_the_same_window() {
             .unwrap();
         assert!((scheduled - 1000.0).abs() < 1.0, "agent {k}: {results}");
         messages += results["messages"].as_u64().unwrap();
+        echo_count += results["latency"]["echo"]["count"].as_u64().unwrap();
         // The window starts when warm-up, begun at --start-at, ends.
         let hlog = std::fs::read_to_string(dir.join(format!("{k}.hlog"))).unwrap();
         let began: f64 = hlog
@@ -338,6 +340,50 @@ fn agents_split_one_run_and_measure_the_same_window() {
         (2700..=3300).contains(&messages),
         "3 agents at 1,000 msg/s each for 1 s: {messages}"
     );
+
+    // Merged: the counts are the agents' sums, the histograms their sum.
+    let files: Vec<_> = (0..AGENTS).map(|k| dir.join(format!("{k}.json"))).collect();
+    let merged_json = dir.join("merged.json");
+    let output = Command::new(C10K)
+        .arg("merge")
+        .args(&files)
+        .arg("--json")
+        .arg(&merged_json)
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(output.status.success(), "{output:?}");
+    assert_eq!(stdout.matches("agent ").count(), AGENTS, "{stdout}");
+    let merged: Value =
+        serde_json::from_str(&std::fs::read_to_string(&merged_json).unwrap()).unwrap();
+    let merged = results(&merged);
+    assert_eq!(merged["messages"].as_u64().unwrap(), messages, "{merged}");
+    assert_eq!(merged["connections_ready"], 30, "{merged}");
+    assert_eq!(merged["latency"]["echo"]["count"], echo_count, "{merged}");
+    let scheduled = merged["schedule"]["scheduled_msgs_per_s"].as_f64().unwrap();
+    assert!((scheduled - 3000.0).abs() < 1.0, "{merged}");
+
+    // Not one whole run: refused, one line each.
+    let mut other_run: Value =
+        serde_json::from_str(&std::fs::read_to_string(&files[2]).unwrap()).unwrap();
+    other_run["settings"]["start_at"] = serde_json::json!(start_s + 60.0);
+    let other_file = dir.join("other.json");
+    std::fs::write(&other_file, other_run.to_string()).unwrap();
+    for (refused, why) in [
+        (vec![&files[0], &files[1]], "missing"),
+        (vec![&files[0], &files[1], &files[1]], "twice"),
+        (vec![&files[0], &files[1], &other_file], "different runs"),
+    ] {
+        let output = Command::new(C10K)
+            .arg("merge")
+            .args(&refused)
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert_eq!(output.status.code(), Some(2), "{why}: {stderr}");
+        assert_eq!(stderr.lines().count(), 1, "{why}: {stderr}");
+        assert!(stderr.contains(why), "{why}: {stderr}");
+    }
     let _ = std::fs::remove_dir_all(&dir);
 }
 

@@ -8,6 +8,7 @@
 pub(crate) mod bench;
 pub(crate) mod check;
 pub(crate) mod load;
+pub(crate) mod merge;
 pub(crate) mod plot;
 pub(crate) mod serve;
 
@@ -18,6 +19,7 @@ use clap::{Parser, Subcommand};
 use bench::BenchArgs;
 use check::CheckArgs;
 use load::LoadArgs;
+use merge::MergeArgs;
 use plot::PlotArgs;
 use serve::ServeArgs;
 
@@ -37,6 +39,8 @@ pub(crate) enum Command {
     Serve(ServeArgs),
     /// Drive C10k-style load against any echo server and measure it.
     Load(LoadArgs),
+    /// Merge the --json records of the agents of one run into one report.
+    Merge(MergeArgs),
     /// Measure every model across a matrix of loads; write results and plots.
     Bench(BenchArgs),
     /// Redraw the plots of a bench run from its results.json.
@@ -66,6 +70,7 @@ pub(crate) fn run(command: Command) -> anyhow::Result<ExitCode> {
     match command {
         Command::Serve(args) => serve::run(&args),
         Command::Load(args) => load::run(&args),
+        Command::Merge(args) => merge::run(&args),
         Command::Bench(args) => bench::run(&args),
         Command::Plot(args) => plot::run(&args),
         Command::Check(args) => check::run(&args),

@@ -40,6 +40,7 @@
 //! This crate links no server model and no async runtime: it builds and
 //! tests on its own, and the harness depends on it, never the reverse.
 
+pub mod agents;
 mod control;
 mod engine;
 pub mod limits;

@@ -226,6 +226,19 @@ impl EncodedHistograms {
     }
 }
 
+impl EncodedHistograms {
+    /// Decodes one of the encoded histograms.
+    pub fn decode(text: &str) -> Result<Histogram<u64>, String> {
+        use hdrhistogram::serialization::Deserializer;
+        let bytes = base64::engine::general_purpose::STANDARD
+            .decode(text)
+            .map_err(|err| format!("a histogram is not base64: {err}"))?;
+        Deserializer::new()
+            .deserialize(&mut bytes.as_slice())
+            .map_err(|err| format!("a histogram does not decode: {err:?}"))
+    }
+}
+
 fn encode(histogram: &Histogram<u64>) -> String {
     let mut bytes = Vec::new();
     match V2DeflateSerializer::new().serialize(histogram, &mut bytes) {

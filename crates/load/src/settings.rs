@@ -3,8 +3,9 @@
 use std::net::{IpAddr, SocketAddr};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-/// Everything that shapes a load run. Recorded in the JSON report as given.
-#[derive(Debug, Clone, serde::Serialize)]
+/// Everything that shapes a load run. Recorded in the JSON report as given,
+/// and read back from it by `c10k merge`.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct Settings {
     /// Where the traffic goes; nowhere else.
     pub target: SocketAddr,
@@ -15,17 +16,17 @@ pub struct Settings {
     /// New connections per second during the ramp; `None`: all at once.
     pub connect_rate: Option<f64>,
     /// Limit on connecting, and then on the handshake, per connection.
-    #[serde(serialize_with = "seconds")]
+    #[serde(serialize_with = "seconds", deserialize_with = "from_seconds")]
     pub connect_timeout: Duration,
     /// Traffic before measuring, not counted.
-    #[serde(serialize_with = "seconds")]
+    #[serde(serialize_with = "seconds", deserialize_with = "from_seconds")]
     pub warmup: Duration,
     /// The measured period.
-    #[serde(serialize_with = "seconds")]
+    #[serde(serialize_with = "seconds", deserialize_with = "from_seconds")]
     pub duration: Duration,
     /// After measuring, how long to keep the connections open and idle
     /// (to measure what idle connections cost the server).
-    #[serde(serialize_with = "seconds")]
+    #[serde(serialize_with = "seconds", deserialize_with = "from_seconds")]
     pub hold: Duration,
     /// Bytes per message.
     pub size: usize,
@@ -39,11 +40,19 @@ pub struct Settings {
     pub source_addrs: Vec<IpAddr>,
     /// This agent's share of a run spread over several (`--segment K/N`).
     /// `connections`, `rate` and `connect_rate` stay the whole run's.
-    #[serde(serialize_with = "display")]
+    #[serde(
+        serialize_with = "display",
+        deserialize_with = "from_text",
+        default = "whole"
+    )]
     pub segment: Segment,
     /// When warm-up starts, by the wall clock (`--start-at`), so that agents
     /// started apart measure the same window; `None`: once ready.
-    #[serde(serialize_with = "unix_seconds")]
+    #[serde(
+        serialize_with = "unix_seconds",
+        deserialize_with = "from_unix_seconds",
+        default
+    )]
     pub start_at: Option<SystemTime>,
 }
 
@@ -122,7 +131,71 @@ fn seconds<S: serde::Serializer>(value: &Duration, serializer: S) -> Result<S::O
     serializer.serialize_f64(value.as_secs_f64())
 }
 
+fn from_seconds<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<Duration, D::Error> {
+    let seconds: f64 = serde::Deserialize::deserialize(deserializer)?;
+    Duration::try_from_secs_f64(seconds).map_err(serde::de::Error::custom)
+}
+
+fn from_text<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<Segment, D::Error> {
+    let text: String = serde::Deserialize::deserialize(deserializer)?;
+    text.parse().map_err(serde::de::Error::custom)
+}
+
+fn whole() -> Segment {
+    Segment::WHOLE
+}
+
+fn from_unix_seconds<'de, D: serde::Deserializer<'de>>(
+    deserializer: D,
+) -> Result<Option<SystemTime>, D::Error> {
+    let seconds: Option<f64> = serde::Deserialize::deserialize(deserializer)?;
+    seconds
+        .map(|seconds| {
+            Duration::try_from_secs_f64(seconds)
+                .map(|since| UNIX_EPOCH + since)
+                .map_err(serde::de::Error::custom)
+        })
+        .transpose()
+}
+
 impl Settings {
+    /// Whether `other` is another agent of the same run: every setting the
+    /// same except the agent's own (`segment`, `threads`, `source_addrs`).
+    /// `Err` names the first that differs.
+    pub fn same_run_as(&self, other: &Settings) -> Result<(), String> {
+        let own = |settings: &Settings| Settings {
+            segment: Segment::WHOLE,
+            threads: 0,
+            source_addrs: Vec::new(),
+            ..settings.clone()
+        };
+        let (mine, theirs) = (own(self), own(other));
+        if mine == theirs {
+            return Ok(());
+        }
+        let differs = [
+            ("target", mine.target != theirs.target),
+            ("handshake", mine.handshake != theirs.handshake),
+            ("connections", mine.connections != theirs.connections),
+            ("connect_rate", mine.connect_rate != theirs.connect_rate),
+            (
+                "connect_timeout",
+                mine.connect_timeout != theirs.connect_timeout,
+            ),
+            ("warmup", mine.warmup != theirs.warmup),
+            ("duration", mine.duration != theirs.duration),
+            ("hold", mine.hold != theirs.hold),
+            ("size", mine.size != theirs.size),
+            ("rate", mine.rate != theirs.rate),
+            ("start_at", mine.start_at != theirs.start_at),
+        ];
+        let field = differs
+            .iter()
+            .find(|(_, differs)| *differs)
+            .map_or("settings", |(field, _)| field);
+        Err(format!("the agents' {field} differs"))
+    }
+
     /// The connections this agent opens: its segment's share.
     pub fn own_connections(&self) -> usize {
         self.segment.share(self.connections)

@@ -1,0 +1,229 @@
+//! The agents of one run made into one report: what `c10k merge` does with
+//! the `--json` records of `c10k load --segment K/N --start-at TIME`.
+//!
+//! Histograms are added exactly (HdrHistogram's own addition, after
+//! checking that every agent recorded with the same range and precision),
+//! counts and errors are summed, rates are summed over windows that began
+//! together. A set that is not one whole run is refused with one line: a
+//! file made without `--start-at`, files of different runs (their start
+//! time is the run's id), settings that differ, a segment missing or given
+//! twice.
+
+use hdrhistogram::Histogram;
+use serde::Deserialize;
+
+use crate::machine::{self, Machine};
+use crate::report::{
+    EncodedHistograms, Errors, Fairness, IntervalLog, Latencies, Report, Results, Schedule, Summary,
+};
+use crate::settings::{Segment, Settings};
+
+/// One agent's `--json` record, as far as merging needs it.
+#[derive(Debug, Clone, Deserialize)]
+pub struct AgentRecord {
+    pub machine: Machine,
+    pub settings: Settings,
+    pub results: Results,
+    pub histograms: EncodedHistograms,
+}
+
+/// Merges the records of every agent of one run into the report one agent
+/// would have made; `Err` is one line saying why the set is not one run.
+pub fn merge(agents: &[AgentRecord]) -> Result<Report, String> {
+    let first = agents.first().ok_or("no agent files to merge")?;
+    let start = first
+        .settings
+        .start_at
+        .ok_or("an agent file was made without --start-at: its window cannot be aligned")?;
+    for agent in agents {
+        if agent.settings.start_at != Some(start) {
+            return Err("the files are of different runs: their --start-at differ".into());
+        }
+        first.settings.same_run_as(&agent.settings)?;
+    }
+    check_segments(agents)?;
+    let histograms = add_histograms(agents)?;
+    let settings = Settings {
+        segment: Segment::WHOLE,
+        threads: agents.iter().map(|agent| agent.settings.threads).sum(),
+        ..first.settings.clone()
+    };
+    let results = merged_results(&settings, agents, &histograms);
+    let [connect, handshake, echo, echo_uncorrected] = &histograms;
+    let began = start + settings.warmup;
+    Ok(Report {
+        c10k_version: machine::VERSION,
+        git_revision: machine::GIT_REVISION,
+        machine: first.machine.clone(),
+        settings,
+        results,
+        histograms: EncodedHistograms::encode([connect, handshake, echo, echo_uncorrected]),
+        clock: None,
+        intervals: IntervalLog::new(began),
+    })
+}
+
+/// Every segment K/N of one N, each exactly once.
+fn check_segments(agents: &[AgentRecord]) -> Result<(), String> {
+    let count = agents[0].settings.segment.count;
+    let mut seen = vec![false; count];
+    for agent in agents {
+        let segment = agent.settings.segment;
+        if segment.count != count {
+            return Err(format!(
+                "the agents split the run differently: {} and {}",
+                agents[0].settings.segment, segment
+            ));
+        }
+        if std::mem::replace(&mut seen[segment.index], true) {
+            return Err(format!("segment {segment} is given twice"));
+        }
+    }
+    match seen.iter().position(|seen| !seen) {
+        Some(missing) => Err(format!("segment {missing}/{count} is missing")),
+        None => Ok(()),
+    }
+}
+
+/// The agents' connect, handshake, echo and uncorrected echo histograms,
+/// each added over the agents.
+fn add_histograms(agents: &[AgentRecord]) -> Result<[Histogram<u64>; 4], String> {
+    let mut sums: Option<[Histogram<u64>; 4]> = None;
+    for agent in agents {
+        let encoded = &agent.histograms;
+        let decoded = [
+            &encoded.connect,
+            &encoded.handshake,
+            &encoded.echo,
+            &encoded.echo_uncorrected,
+        ]
+        .map(|text| EncodedHistograms::decode(text));
+        let [connect, handshake, echo, uncorrected] = decoded;
+        let decoded = [connect?, handshake?, echo?, uncorrected?];
+        match &mut sums {
+            None => sums = Some(decoded),
+            Some(sums) => {
+                for (sum, part) in sums.iter_mut().zip(&decoded) {
+                    add_exactly(sum, part)?;
+                }
+            }
+        }
+    }
+    sums.ok_or_else(|| "no agent files to merge".into())
+}
+
+/// `sum += part`, refused unless both have the same range and precision,
+/// so that the sum is exactly the histogram of all the values.
+fn add_exactly(sum: &mut Histogram<u64>, part: &Histogram<u64>) -> Result<(), String> {
+    let shape = |h: &Histogram<u64>| (h.low(), h.high(), h.sigfig());
+    if shape(sum) != shape(part) {
+        return Err(format!(
+            "the agents' histograms differ in range or precision: {:?} and {:?}",
+            shape(sum),
+            shape(part)
+        ));
+    }
+    sum.add(part)
+        .map_err(|err| format!("adding histograms: {err:?}"))
+}
+
+fn merged_results(
+    settings: &Settings,
+    agents: &[AgentRecord],
+    [connect, handshake, echo, echo_uncorrected]: &[Histogram<u64>; 4],
+) -> Results {
+    let each = || agents.iter().map(|agent| &agent.results);
+    let ready: usize = each().map(|r| r.connections_ready).sum();
+    let messages: u64 = each().map(|r| r.messages).sum();
+    let messages_per_s: f64 = each().map(|r| r.messages_per_s).sum();
+    let load_cpu_s: Option<f64> = each().map(|r| r.load_cpu_s).sum();
+    let mut errors = Errors::default();
+    for results in each() {
+        errors.merge(&results.errors);
+    }
+    let schedules: Vec<&Schedule> = each().filter_map(|r| r.schedule.as_ref()).collect();
+    let schedule = settings.rate.map(|requested| Schedule {
+        requested_msgs_per_s: requested,
+        scheduled_msgs_per_s: schedules.iter().map(|s| s.scheduled_msgs_per_s).sum(),
+        achieved_msgs_per_s: schedules.iter().map(|s| s.achieved_msgs_per_s).sum(),
+        // Send lag is kept per agent only (no histogram in the record).
+        send_lag: None,
+        fell_behind: schedules.iter().any(|s| s.fell_behind),
+    });
+    Results {
+        connections_requested: each().map(|r| r.connections_requested).sum(),
+        connections_established: each().map(|r| r.connections_established).sum(),
+        connections_ready: ready,
+        ramp_s: each().filter_map(|r| r.ramp_s).reduce(f64::max),
+        measured_s: each().map(|r| r.measured_s).fold(0.0, f64::max),
+        messages,
+        messages_per_s,
+        drained: each().map(|r| r.drained).sum(),
+        unfinished: each().map(|r| r.unfinished).sum(),
+        littles_law: (settings.rate.is_none() && ready > 0 && !echo.is_empty())
+            .then(|| messages_per_s * echo.mean() / 1e9 / ready as f64),
+        schedule,
+        // Per second, the agents' histograms are in their interval logs.
+        p99_by_second_us: Vec::new(),
+        load_cpu_s,
+        load_cpu_us_per_message: load_cpu_s
+            .filter(|_| messages > 0)
+            .map(|cpu| cpu * 1e6 / messages as f64),
+        megabytes_per_s: each().map(|r| r.megabytes_per_s).sum(),
+        latency: Latencies {
+            connect: Summary::of(connect),
+            handshake: Summary::of(handshake),
+            echo: Summary::of(echo),
+            echo_uncorrected: Summary::of(echo_uncorrected),
+        },
+        fairness: Fairness {
+            // Per-connection counts stay with each agent.
+            jain_index: None,
+            slowest_connection_msgs_per_s: each()
+                .filter_map(|r| r.fairness.slowest_connection_msgs_per_s)
+                .reduce(f64::min),
+        },
+        errors,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::engine::latency_histogram;
+
+    /// Splitting a set of values over k histograms and adding them back
+    /// gives exactly the histogram of the whole set, through the encoding
+    /// the records carry.
+    #[test]
+    fn split_and_added_back_is_the_whole() {
+        let values: Vec<u64> = (0..10_000u64)
+            .map(|i| 1_000 + (i * 7_919) % 5_000_000)
+            .collect();
+        let mut whole = latency_histogram();
+        for &value in &values {
+            whole.record(value).unwrap();
+        }
+        for k in [2, 3, 7] {
+            let mut parts: Vec<Histogram<u64>> = (0..k).map(|_| latency_histogram()).collect();
+            for (i, &value) in values.iter().enumerate() {
+                parts[i % k].record(value).unwrap();
+            }
+            let mut sum = latency_histogram();
+            for part in &parts {
+                let encoded = EncodedHistograms::encode([part, part, part, part]);
+                let decoded = EncodedHistograms::decode(&encoded.echo).unwrap();
+                add_exactly(&mut sum, &decoded).unwrap();
+            }
+            assert_eq!(sum, whole, "split over {k}");
+            assert_eq!(sum.value_at_quantile(0.99), whole.value_at_quantile(0.99));
+        }
+    }
+
+    #[test]
+    fn histograms_of_another_shape_are_refused() {
+        let mut sum = latency_histogram();
+        let other = Histogram::<u64>::new_with_bounds(1, 1_000, 2).unwrap();
+        assert!(add_exactly(&mut sum, &other).is_err());
+    }
+}
