@@ -1,0 +1,117 @@
+#!/usr/bin/env bash
+# A multi-host load run on one machine: a server namespace and N agent
+# namespaces, each with its own address, joined by veth pairs to a bridge
+# in a switch namespace of its own, so that no traffic touches the host's
+# interfaces. It serves MODEL in the server namespace, runs agent K of N in
+# namespace K (`--segment K/N`, one `--start-at`), merges their records,
+# and checks the merge: counts are the agents' sums, and every agent's
+# measured window began within 50 ms of the common start.
+#
+#   scripts/netns-load.sh 3 [MODEL] [c10k load flags]    (as root)
+#
+# Everything it creates (namespaces c10k-*) is removed on exit, also when
+# interrupted. Without the right to create namespaces it says so in one
+# line and runs the same agents as processes on loopback, each from its
+# own source address (--source-addrs 127.0.0.K).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+n=${1:-3}
+model=${2:-epoll-callback}
+shift $(( $# >= 2 ? 2 : $# ))
+flags=("$@")
+[ ${#flags[@]} -gt 0 ] || flags=(-c 300 --rate 6000 -d 2 --warmup 0.5 -t 1)
+case $n in '' | *[!0-9]* | 0) echo "netns-load: N must be a positive number" >&2; exit 2 ;; esac
+
+if [ -n "${C10K:-}" ]; then
+    c10k=$C10K
+else
+    cargo build --release --quiet -p bench-harness --bin c10k
+    c10k=$PWD/target/release/c10k
+fi
+out=${OUT:-$(mktemp -d /tmp/c10k-netns.XXXXXX)}
+mkdir -p "$out"
+prefix=c10k-$$
+namespaces=()
+pids=()
+
+cleanup() {
+    # The server would take its grace period; an interrupted run does not wait.
+    for pid in "${pids[@]}"; do kill -KILL "$pid" 2>/dev/null || true; done
+    for ns in "${namespaces[@]}"; do ip netns delete "$ns" 2>/dev/null || true; done
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+# One namespace with a veth into the switch's bridge, at 10.77.0.$2/24.
+attach() {
+    local ns=$1 host=$2
+    ip netns add "$ns"
+    namespaces+=("$ns")
+    ip link add "v$host-$$" netns "$ns" type veth peer name "p$host" netns "$prefix-switch"
+    ip -n "$ns" link set lo up
+    ip -n "$ns" link set "v$host-$$" name eth0
+    ip -n "$ns" addr add "10.77.0.$host/24" dev eth0
+    ip -n "$ns" link set eth0 up
+    ip -n "$prefix-switch" link set "p$host" master br0
+    ip -n "$prefix-switch" link set "p$host" up
+}
+
+server_addr=""
+run_in=()
+if ip netns add "$prefix-switch" 2>/dev/null; then
+    namespaces+=("$prefix-switch")
+    ip -n "$prefix-switch" link add br0 type bridge
+    ip -n "$prefix-switch" link set br0 up
+    attach "$prefix-server" 1
+    for k in $(seq 0 $((n - 1))); do attach "$prefix-agent-$k" $((k + 10)); done
+    server_addr=10.77.0.1:5566
+    server_cmd=(ip netns exec "$prefix-server")
+    agent_cmd() { exec ip netns exec "$prefix-agent-$1" "$c10k" "${@:2}"; }
+else
+    echo "netns-load: cannot create network namespaces here (not root?); running the agents on loopback instead" >&2
+    server_addr=127.0.0.1:0
+    server_cmd=()
+    agent_cmd() { exec "$c10k" "${@:2}" --source-addrs "127.0.0.$(($1 + 2))"; }
+fi
+
+# The server, and the address it really listens on.
+"${server_cmd[@]}" "$c10k" serve "$model" --addr "$server_addr" >"$out/server.txt" 2>&1 &
+pids+=($!)
+for _ in $(seq 100); do
+    grep -q '^listening on' "$out/server.txt" 2>/dev/null && break
+    sleep 0.1
+done
+target=$(sed -n 's/^listening on \([^ ]*\) .*/\1/p' "$out/server.txt")
+[ -n "$target" ] || { echo "netns-load: the server did not start: $(tail -n 1 "$out/server.txt")" >&2; exit 1; }
+
+start=$(( $(date +%s) + 3 ))
+agents=()
+for k in $(seq 0 $((n - 1))); do
+    agent_cmd "$k" load "$target" -q "${flags[@]}" --segment "$k/$n" --start-at "$start" \
+        --json "$out/agent-$k.json" --hlog "$out/agent-$k.hlog" >"$out/agent-$k.txt" 2>&1 &
+    agents+=($!)
+    pids+=($!)
+done
+for k in "${!agents[@]}"; do
+    wait "${agents[$k]}" || { echo "netns-load: agent $k failed: $(tail -n 1 "$out/agent-$k.txt")" >&2; exit 1; }
+done
+files=()
+for k in $(seq 0 $((n - 1))); do files+=("$out/agent-$k.json"); done
+"$c10k" merge "${files[@]}" --json "$out/merged.json" >"$out/report.txt"
+cat "$out/report.txt"
+
+# The merge: messages are the agents' sum; every window began together.
+field() { sed -n "s/^ *\"$2\": \([0-9.]*\),*$/\1/p" "$1" | head -n 1; }
+sum=0
+for file in "${files[@]}"; do sum=$((sum + $(field "$file" messages))); done
+merged=$(field "$out/merged.json" messages)
+[ "$merged" = "$sum" ] || { echo "netns-load: merged $merged messages, the agents $sum" >&2; exit 1; }
+warmup=$(field "$out/agent-0.json" warmup)
+for k in $(seq 0 $((n - 1))); do
+    began=$(sed -n 's/^#\[StartTime: \([0-9.]*\) .*/\1/p' "$out/agent-$k.hlog")
+    awk -v b="$began" -v s="$start" -v w="$warmup" -v k="$k" 'BEGIN {
+        off = b - (s + w); if (off < 0) off = -off;
+        if (off >= 0.05) { printf "netns-load: agent %d began its window %.3f s from the start\n", k, off > "/dev/stderr"; exit 1 }
+    }'
+done
+echo "netns-load: $n agents, $sum messages merged, every window within 50 ms of the start ($out)"
