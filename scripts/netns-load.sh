@@ -10,9 +10,11 @@
 #   scripts/netns-load.sh 3 [MODEL] [c10k load flags]    (as root)
 #
 # Everything it creates (namespaces c10k-*) is removed on exit, also when
-# interrupted. Without the right to create namespaces it says so in one
-# line and runs the same agents as processes on loopback, each from its
-# own source address (--source-addrs 127.0.0.K).
+# interrupted. DELAY (default 3) is how many seconds ahead the common
+# start is: time for every agent to connect and handshake. Without the
+# right to create namespaces it says so in one line and runs the same
+# agents as processes on loopback, each from its own source address
+# (--source-addrs 127.0.0.K).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 n=${1:-3}
@@ -84,7 +86,7 @@ done
 target=$(sed -n 's/^listening on \([^ ]*\) .*/\1/p' "$out/server.txt")
 [ -n "$target" ] || { echo "netns-load: the server did not start: $(tail -n 1 "$out/server.txt")" >&2; exit 1; }
 
-start=$(( $(date +%s) + 3 ))
+start=$(( $(date +%s) + ${DELAY:-3} ))
 agents=()
 for k in $(seq 0 $((n - 1))); do
     agent_cmd "$k" load "$target" -q "${flags[@]}" --segment "$k/$n" --start-at "$start" \
