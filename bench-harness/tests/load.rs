@@ -429,7 +429,10 @@ fn an_agent_not_ready_by_start_at_fails_with_one_line() {
 fn the_launcher_runs_local_agents_and_merges_their_records() {
     let served = common::Served::start(&["epoll-callback"]);
     let out = std::env::temp_dir().join(format!("c10k-launcher-{}", std::process::id()));
-    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/../scripts/distributed-load.sh");
+    let script = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../scripts/distributed-load.sh"
+    );
     let output = Command::new("bash")
         .arg(script)
         .arg("local local")
@@ -445,6 +448,9 @@ fn the_launcher_runs_local_agents_and_merges_their_records() {
         serde_json::from_str(&std::fs::read_to_string(out.join("merged.json")).unwrap()).unwrap();
     assert_eq!(results(&merged)["connections_ready"], 20, "{merged}");
     let report = std::fs::read_to_string(out.join("report.txt")).unwrap();
-    assert!(report.contains("agent 0/2") && report.contains("agent 1/2"), "{report}");
+    assert!(
+        report.contains("agent 0/2") && report.contains("agent 1/2"),
+        "{report}"
+    );
     let _ = std::fs::remove_dir_all(&out);
 }
