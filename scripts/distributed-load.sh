@@ -62,4 +62,4 @@ done
 [ "$failed" = 0 ] || exit 1
 agents=()
 for k in "${!hosts[@]}"; do agents+=("$out/agent-$k.json"); done
-"$local_c10k" merge "${agents[@]}" --json "$out/merged.json" | tee "$out/report.txt"
+"$local_c10k" merge "${agents[@]}" --json "$out/merged.json" --hlog "$out/merged.hlog" | tee "$out/report.txt"

@@ -78,7 +78,8 @@ fi
 
 # The server, and the address it really listens on.
 "${server_cmd[@]}" "$c10k" serve "$model" --addr "$server_addr" >"$out/server.txt" 2>&1 &
-pids+=($!)
+server=$!
+pids+=("$server")
 for _ in $(seq 100); do
     grep -q '^listening on' "$out/server.txt" 2>/dev/null && break
     sleep 0.1
@@ -99,7 +100,7 @@ for k in "${!agents[@]}"; do
 done
 files=()
 for k in $(seq 0 $((n - 1))); do files+=("$out/agent-$k.json"); done
-"$c10k" merge "${files[@]}" --json "$out/merged.json" >"$out/report.txt"
+"$c10k" merge "${files[@]}" --json "$out/merged.json" --hlog "$out/merged.hlog" >"$out/report.txt"
 cat "$out/report.txt"
 
 # The merge: messages are the agents' sum; every window began together.
@@ -116,4 +117,6 @@ for k in $(seq 0 $((n - 1))); do
         if (off >= 0.05) { printf "netns-load: agent %d began its window %.3f s from the start\n", k, off > "/dev/stderr"; exit 1 }
     }'
 done
+# A graceful stop: its summary line goes to server.txt.
+kill -TERM "$server" && wait "$server" || true
 echo "netns-load: $n agents, $sum messages merged, every window within 50 ms of the start ($out)"

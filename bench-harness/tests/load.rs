@@ -344,11 +344,14 @@ fn agents_split_one_run_and_measure_the_same_window() {
     // Merged: the counts are the agents' sums, the histograms their sum.
     let files: Vec<_> = (0..AGENTS).map(|k| dir.join(format!("{k}.json"))).collect();
     let merged_json = dir.join("merged.json");
+    let merged_hlog = dir.join("merged.hlog");
     let output = Command::new(C10K)
         .arg("merge")
         .args(&files)
         .arg("--json")
         .arg(&merged_json)
+        .arg("--hlog")
+        .arg(&merged_hlog)
         .output()
         .unwrap();
     let stdout = String::from_utf8_lossy(&output.stdout);
@@ -362,6 +365,14 @@ fn agents_split_one_run_and_measure_the_same_window() {
     assert_eq!(merged["latency"]["echo"]["count"], echo_count, "{merged}");
     let scheduled = merged["schedule"]["scheduled_msgs_per_s"].as_f64().unwrap();
     assert!((scheduled - 3000.0).abs() < 1.0, "{merged}");
+    // The per-second series, added from the agents' interval logs.
+    assert!(
+        !merged["p99_by_second_us"].as_array().unwrap().is_empty(),
+        "{merged}"
+    );
+    let log = load::report::IntervalLog::read(&std::fs::read(&merged_hlog).unwrap()).unwrap();
+    let in_log: u64 = log.seconds.iter().map(|[with, _]| with.len()).sum();
+    assert_eq!(in_log, echo_count);
 
     // Not one whole run: refused, one line each.
     let mut other_run: Value =
@@ -369,6 +380,7 @@ fn agents_split_one_run_and_measure_the_same_window() {
     other_run["settings"]["start_at"] = serde_json::json!(start_s + 60.0);
     let other_file = dir.join("other.json");
     std::fs::write(&other_file, other_run.to_string()).unwrap();
+    std::fs::copy(dir.join("2.hlog"), dir.join("other.hlog")).unwrap();
     for (refused, why) in [
         (vec![&files[0], &files[1]], "missing"),
         (vec![&files[0], &files[1], &files[1]], "twice"),

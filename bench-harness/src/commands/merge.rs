@@ -8,6 +8,7 @@ use std::process::ExitCode;
 use anyhow::Context;
 use clap::Args;
 use load::agents::AgentRecord;
+use load::report::IntervalLog;
 
 use crate::bad_input::bad_input;
 
@@ -21,6 +22,11 @@ pub(crate) struct MergeArgs {
     /// Also write the merged record as JSON to FILE.
     #[arg(long, value_name = "FILE")]
     pub(crate) json: Option<PathBuf>,
+
+    /// Also write the merged interval log to FILE, from the agents' logs
+    /// (each `AGENT.hlog` beside its `AGENT.json`).
+    #[arg(long, value_name = "FILE")]
+    pub(crate) hlog: Option<PathBuf>,
 }
 
 /// Prints the merged report, then a line per agent.
@@ -37,7 +43,13 @@ pub(crate) fn run(args: &MergeArgs) -> anyhow::Result<ExitCode> {
         })?;
         agents.push(agent);
     }
-    let report = load::agents::merge(&agents).map_err(bad_input)?;
+    let logs = interval_logs(&args.files)?;
+    if args.hlog.is_some() && logs.is_none() {
+        return Err(bad_input(
+            "--hlog needs every agent's interval log beside its record (AGENT.hlog)",
+        ));
+    }
+    let report = load::agents::merge(&agents, logs).map_err(bad_input)?;
     print!("{}", report.table());
     for (file, agent) in args.files.iter().zip(&agents) {
         let results = &agent.results;
@@ -61,5 +73,37 @@ pub(crate) fn run(args: &MergeArgs) -> anyhow::Result<ExitCode> {
         std::fs::write(path, json + "\n")
             .with_context(|| format!("cannot write {}", path.display()))?;
     }
+    if let Some(path) = &args.hlog {
+        let mut log = Vec::new();
+        report.intervals.write(&mut log)?;
+        std::fs::write(path, log).with_context(|| format!("cannot write {}", path.display()))?;
+    }
     Ok(ExitCode::SUCCESS)
+}
+
+/// Each agent's interval log, `AGENT.hlog` beside `AGENT.json`, if every
+/// agent has one; `None` if none has.
+fn interval_logs(files: &[PathBuf]) -> anyhow::Result<Option<Vec<IntervalLog>>> {
+    let paths: Vec<PathBuf> = files
+        .iter()
+        .map(|file| file.with_extension("hlog"))
+        .collect();
+    let present = paths.iter().filter(|path| path.exists()).count();
+    if present == 0 {
+        return Ok(None);
+    }
+    if present < paths.len() {
+        return Err(bad_input(
+            "some agents have an interval log beside their record and some not",
+        ));
+    }
+    let mut logs = Vec::with_capacity(paths.len());
+    for path in &paths {
+        let bytes = std::fs::read(path)
+            .map_err(|err| bad_input(format!("cannot read {}: {err}", path.display())))?;
+        let log = IntervalLog::read(&bytes)
+            .map_err(|err| bad_input(format!("{}: {err}", path.display())))?;
+        logs.push(log);
+    }
+    Ok(Some(logs))
 }

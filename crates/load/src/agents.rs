@@ -1,5 +1,6 @@
 //! The agents of one run made into one report: what `c10k merge` does with
-//! the `--json` records of `c10k load --segment K/N --start-at TIME`.
+//! the `--json` records (and `--hlog` interval logs) of
+//! `c10k load --segment K/N --start-at TIME`.
 //!
 //! Histograms are added exactly (HdrHistogram's own addition, after
 //! checking that every agent recorded with the same range and precision),
@@ -27,9 +28,15 @@ pub struct AgentRecord {
     pub histograms: EncodedHistograms,
 }
 
+/// How far apart the agents' windows may begin and still be added second
+/// by second: what `--start-at` gives on hosts whose clocks agree.
+const START_SPREAD: std::time::Duration = std::time::Duration::from_millis(50);
+
 /// Merges the records of every agent of one run into the report one agent
-/// would have made; `Err` is one line saying why the set is not one run.
-pub fn merge(agents: &[AgentRecord]) -> Result<Report, String> {
+/// would have made, with, when every agent's interval log is given (in the
+/// same order), the per-second series added second by second from the
+/// common start. `Err` is one line saying why the set is not one run.
+pub fn merge(agents: &[AgentRecord], logs: Option<Vec<IntervalLog>>) -> Result<Report, String> {
     let first = agents.first().ok_or("no agent files to merge")?;
     let start = first
         .settings
@@ -48,9 +55,13 @@ pub fn merge(agents: &[AgentRecord]) -> Result<Report, String> {
         threads: agents.iter().map(|agent| agent.settings.threads).sum(),
         ..first.settings.clone()
     };
-    let results = merged_results(&settings, agents, &histograms);
+    let mut results = merged_results(&settings, agents, &histograms);
     let [connect, handshake, echo, echo_uncorrected] = &histograms;
-    let began = start + settings.warmup;
+    let intervals = match logs {
+        Some(logs) => add_intervals(logs)?,
+        None => IntervalLog::new(start + settings.warmup),
+    };
+    results.p99_by_second_us = intervals.p99_by_second_us();
     Ok(Report {
         c10k_version: machine::VERSION,
         git_revision: machine::GIT_REVISION,
@@ -59,8 +70,39 @@ pub fn merge(agents: &[AgentRecord]) -> Result<Report, String> {
         results,
         histograms: EncodedHistograms::encode([connect, handshake, echo, echo_uncorrected]),
         clock: None,
-        intervals: IntervalLog::new(began),
+        intervals,
     })
+}
+
+/// The agents' interval logs added second by second, from the earliest
+/// start; refused if the windows began further apart than [`START_SPREAD`].
+fn add_intervals(logs: Vec<IntervalLog>) -> Result<IntervalLog, String> {
+    let starts = logs.iter().map(|log| log.start);
+    let (Some(first), Some(last)) = (starts.clone().min(), starts.max()) else {
+        return Err("no interval logs to merge".into());
+    };
+    let spread = last.duration_since(first).unwrap_or_default();
+    if spread > START_SPREAD {
+        return Err(format!(
+            "the agents' windows began {:.0} ms apart (at most {} ms): not one window",
+            spread.as_secs_f64() * 1e3,
+            START_SPREAD.as_millis()
+        ));
+    }
+    let mut merged = IntervalLog::new(first);
+    for log in logs {
+        for (second, pair) in log.seconds.into_iter().enumerate() {
+            match merged.seconds.get_mut(second) {
+                Some(sums) => {
+                    for (sum, part) in sums.iter_mut().zip(&pair) {
+                        add_exactly(sum, part)?;
+                    }
+                }
+                None => merged.seconds.push(pair),
+            }
+        }
+    }
+    Ok(merged)
 }
 
 /// Every segment K/N of one N, each exactly once.
@@ -218,6 +260,28 @@ mod tests {
             assert_eq!(sum, whole, "split over {k}");
             assert_eq!(sum.value_at_quantile(0.99), whole.value_at_quantile(0.99));
         }
+    }
+
+    #[test]
+    fn interval_logs_add_second_by_second_only_from_one_start() {
+        let start = std::time::UNIX_EPOCH + std::time::Duration::from_secs(1_800_000_000);
+        let log = |start, values: &[u64]| {
+            let mut log = IntervalLog::new(start);
+            for &value in values {
+                let mut pair = [latency_histogram(), latency_histogram()];
+                pair[0].record(value).unwrap();
+                pair[1].record(value).unwrap();
+                log.seconds.push(pair);
+            }
+            log
+        };
+        let near = start + std::time::Duration::from_millis(20);
+        let merged = add_intervals(vec![log(start, &[1_000, 2_000]), log(near, &[3_000])]).unwrap();
+        let counts: Vec<u64> = merged.seconds.iter().map(|[with, _]| with.len()).collect();
+        assert_eq!((merged.start, counts), (start, vec![2, 1]));
+        let far = start + std::time::Duration::from_millis(100);
+        let refused = add_intervals(vec![log(start, &[1_000]), log(far, &[1_000])]);
+        assert!(refused.unwrap_err().contains("apart"));
     }
 
     #[test]

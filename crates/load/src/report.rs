@@ -310,6 +310,42 @@ impl IntervalLog {
     /// The interval tags, in the order of each second's pair.
     pub const TAGS: [&'static str; 2] = ["corrected", "uncorrected"];
 
+    /// Reads an interval log as [`IntervalLog::write`] writes it (what
+    /// `--hlog` holds): its StartTime and each second's tagged pair.
+    pub fn read(log: &[u8]) -> Result<IntervalLog, String> {
+        use hdrhistogram::serialization::interval_log::{IntervalLogIterator, LogEntry};
+        let mut start = None;
+        let mut seconds: Vec<[Option<Histogram<u64>>; 2]> = Vec::new();
+        for entry in IntervalLogIterator::new(log) {
+            match entry.map_err(|err| format!("not an interval log: {err:?}"))? {
+                LogEntry::StartTime(since) => start = Some(std::time::UNIX_EPOCH + since),
+                LogEntry::BaseTime(_) => {}
+                LogEntry::Interval(interval) => {
+                    let tag = interval.tag().map(|tag| tag.as_str().to_string());
+                    let slot = Self::TAGS
+                        .iter()
+                        .position(|known| tag.as_deref() == Some(*known))
+                        .ok_or_else(|| format!("an interval with tag {tag:?}"))?;
+                    let second = interval.start_timestamp().as_secs_f64().round() as usize;
+                    if seconds.len() <= second {
+                        seconds.resize_with(second + 1, || [None, None]);
+                    }
+                    let histogram = EncodedHistograms::decode(interval.encoded_histogram())?;
+                    seconds[second][slot] = Some(histogram);
+                }
+            }
+        }
+        let start = start.ok_or("an interval log without a StartTime")?;
+        let seconds = seconds
+            .into_iter()
+            .map(|[with, without]| {
+                let missing = || "a second without both of its intervals".to_string();
+                Ok([with.ok_or_else(missing)?, without.ok_or_else(missing)?])
+            })
+            .collect::<Result<_, String>>()?;
+        Ok(IntervalLog { start, seconds })
+    }
+
     pub(crate) fn new(start: SystemTime) -> IntervalLog {
         IntervalLog {
             start,
