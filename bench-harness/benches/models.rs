@@ -121,6 +121,16 @@ fn handshaken(addr: SocketAddr) -> TcpStream {
     stream
 }
 
+/// Opens and handshakes `n` connections the first time a group's routine
+/// runs (criterion calls it once per sample); true when it just did.
+fn open_once(streams: &mut Vec<TcpStream>, addr: SocketAddr, n: usize) -> bool {
+    if !streams.is_empty() {
+        return false;
+    }
+    *streams = (0..n).map(|_| handshaken(addr)).collect();
+    true
+}
+
 fn echo(stream: &mut TcpStream, message: &[u8], scratch: &mut [u8]) {
     stream.write_all(message).expect("send");
     stream
@@ -255,8 +265,7 @@ fn pipelined_burst(c: &mut Criterion) {
         let mut streams: Vec<TcpStream> = Vec::new();
         group.bench_function(BenchmarkId::from_parameter(model.name), |b| {
             let addr = served.get_or_insert_with(|| start(model)).addr;
-            if streams.is_empty() {
-                streams = (0..BURST_CONNECTIONS).map(|_| handshaken(addr)).collect();
+            if open_once(&mut streams, addr, BURST_CONNECTIONS) {
                 for stream in &streams {
                     stream.set_nonblocking(true).expect("non-blocking");
                 }
@@ -337,9 +346,7 @@ fn wake_idle(c: &mut Criterion) {
         let mut streams: Vec<TcpStream> = Vec::new();
         group.bench_function(BenchmarkId::from_parameter(model.name), |b| {
             let addr = served.get_or_insert_with(|| start(model)).addr;
-            if streams.is_empty() {
-                streams = (0..IDLE_CONNECTIONS).map(|_| handshaken(addr)).collect();
-            }
+            open_once(&mut streams, addr, IDLE_CONNECTIONS);
             let mut scratch = [0u8; 64];
             b.iter(|| {
                 for stream in &mut streams {

@@ -155,15 +155,26 @@ fn measure(settings: Settings, args: &LoadArgs) -> anyhow::Result<Report> {
     }
     let progress = (!args.quiet).then(indicatif::MultiProgress::new);
     let report = load::run(settings, progress.as_ref()).context("the load run failed")?;
-    if let Some(path) = &args.json {
-        let json = serde_json::to_string_pretty(&report)?;
+    write_record(&report, args.json.as_deref(), args.hlog.as_deref())?;
+    Ok(report)
+}
+
+/// Writes a report's JSON record and its interval log where asked: what
+/// `c10k load` and `c10k merge` write alike.
+pub(crate) fn write_record(
+    report: &Report,
+    json: Option<&std::path::Path>,
+    hlog: Option<&std::path::Path>,
+) -> anyhow::Result<()> {
+    if let Some(path) = json {
+        let json = serde_json::to_string_pretty(report)?;
         std::fs::write(path, json + "\n")
             .with_context(|| format!("cannot write {}", path.display()))?;
     }
-    if let Some(path) = &args.hlog {
+    if let Some(path) = hlog {
         let mut log = Vec::new();
         report.intervals.write(&mut log)?;
         std::fs::write(path, log).with_context(|| format!("cannot write {}", path.display()))?;
     }
-    Ok(report)
+    Ok(())
 }

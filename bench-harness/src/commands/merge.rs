@@ -5,12 +5,12 @@
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use anyhow::Context;
 use clap::Args;
 use load::agents::AgentRecord;
 use load::report::IntervalLog;
 
 use crate::bad_input::bad_input;
+use crate::commands::load::write_record;
 
 /// `c10k merge`: one report from the agents of one run.
 #[derive(Debug, Args)]
@@ -68,16 +68,7 @@ pub(crate) fn run(args: &MergeArgs) -> anyhow::Result<ExitCode> {
             file.display()
         );
     }
-    if let Some(path) = &args.json {
-        let json = serde_json::to_string_pretty(&report)?;
-        std::fs::write(path, json + "\n")
-            .with_context(|| format!("cannot write {}", path.display()))?;
-    }
-    if let Some(path) = &args.hlog {
-        let mut log = Vec::new();
-        report.intervals.write(&mut log)?;
-        std::fs::write(path, log).with_context(|| format!("cannot write {}", path.display()))?;
-    }
+    write_record(&report, args.json.as_deref(), args.hlog.as_deref())?;
     Ok(ExitCode::SUCCESS)
 }
 
