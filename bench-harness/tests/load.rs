@@ -307,7 +307,8 @@ fn agents_split_one_run_and_measure_the_same_window() {
                 .unwrap()
         })
         .collect();
-    let (mut messages, mut echo_count) = (0, 0);
+    let (mut messages, mut echo_count, mut sends) = (0, 0, 0);
+    let (mut counted, mut squares) = (0, 0);
     for (k, mut agent) in agents.into_iter().enumerate() {
         assert!(agent.wait().unwrap().success(), "agent {k}");
         let text = std::fs::read_to_string(dir.join(format!("{k}.json"))).unwrap();
@@ -322,6 +323,11 @@ fn agents_split_one_run_and_measure_the_same_window() {
         assert!((scheduled - 1000.0).abs() < 1.0, "agent {k}: {results}");
         messages += results["messages"].as_u64().unwrap();
         echo_count += results["latency"]["echo"]["count"].as_u64().unwrap();
+        sends += results["schedule"]["send_lag"]["count"].as_u64().unwrap();
+        let per_connection = &results["fairness"]["per_connection"];
+        assert_eq!(per_connection["connections"], 10, "{results}");
+        counted += per_connection["messages"].as_u64().unwrap();
+        squares += per_connection["messages_squared"].as_u64().unwrap();
         // The window starts when warm-up, begun at --start-at, ends.
         let hlog = std::fs::read_to_string(dir.join(format!("{k}.hlog"))).unwrap();
         let began: f64 = hlog
@@ -365,6 +371,11 @@ fn agents_split_one_run_and_measure_the_same_window() {
     assert_eq!(merged["latency"]["echo"]["count"], echo_count, "{merged}");
     let scheduled = merged["schedule"]["scheduled_msgs_per_s"].as_f64().unwrap();
     assert!((scheduled - 3000.0).abs() < 1.0, "{merged}");
+    // The send lag and Jain's index of all 30 connections, from the agents' sums.
+    assert_eq!(merged["schedule"]["send_lag"]["count"], sends, "{merged}");
+    let jain = (counted * counted) as f64 / (30 * squares) as f64;
+    let merged_jain = merged["fairness"]["jain_index"].as_f64().unwrap();
+    assert!((merged_jain - jain).abs() < 1e-12, "{jain}: {merged}");
     // The per-second series, added from the agents' interval logs.
     assert!(
         !merged["p99_by_second_us"].as_array().unwrap().is_empty(),

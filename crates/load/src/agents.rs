@@ -3,9 +3,10 @@
 //! `c10k load --segment K/N --start-at TIME`.
 //!
 //! Histograms are added exactly (HdrHistogram's own addition, after
-//! checking that every agent recorded with the same range and precision),
-//! counts and errors are summed, rates are summed over windows that began
-//! together. A set that is not one whole run is refused with one line: a
+//! checking that every agent recorded with the same range and precision):
+//! latencies and, in the open loop, the send lag. Counts and errors are
+//! summed, and so are the per-connection sums Jain's index is made of;
+//! rates are summed over windows that began together. A set that is not one whole run is refused with one line: a
 //! file made without `--start-at`, files of different runs (their start
 //! time is the run's id), settings that differ, a segment missing or given
 //! twice.
@@ -15,7 +16,8 @@ use serde::Deserialize;
 
 use crate::machine::{self, Machine};
 use crate::report::{
-    EncodedHistograms, Errors, Fairness, IntervalLog, Latencies, Report, Results, Schedule, Summary,
+    EncodedHistograms, Errors, Fairness, IntervalLog, Latencies, PerConnection, Report, Results,
+    Schedule, Summary,
 };
 use crate::settings::{Segment, Settings};
 
@@ -56,7 +58,7 @@ pub fn merge(agents: &[AgentRecord], logs: Option<Vec<IntervalLog>>) -> Result<R
         ..first.settings.clone()
     };
     let mut results = merged_results(&settings, agents, &histograms);
-    let [connect, handshake, echo, echo_uncorrected] = &histograms;
+    let [connect, handshake, echo, echo_uncorrected] = &histograms.latency;
     let intervals = match logs {
         Some(logs) => add_intervals(logs)?,
         None => IntervalLog::new(start + settings.warmup),
@@ -68,7 +70,10 @@ pub fn merge(agents: &[AgentRecord], logs: Option<Vec<IntervalLog>>) -> Result<R
         machine: first.machine.clone(),
         settings,
         results,
-        histograms: EncodedHistograms::encode([connect, handshake, echo, echo_uncorrected]),
+        histograms: EncodedHistograms::encode(
+            [connect, handshake, echo, echo_uncorrected],
+            histograms.send_lag.as_ref(),
+        ),
         clock: None,
         intervals,
     })
@@ -127,27 +132,43 @@ fn check_segments(agents: &[AgentRecord]) -> Result<(), String> {
     }
 }
 
-/// The agents' connect, handshake, echo and uncorrected echo histograms,
-/// each added over the agents.
-fn add_histograms(agents: &[AgentRecord]) -> Result<[Histogram<u64>; 4], String> {
-    let mut sums: Option<[Histogram<u64>; 4]> = None;
+/// The agents' histograms, each added over the agents: connect, handshake,
+/// echo and uncorrected echo, and in the open loop the send lag (`None`
+/// when any agent's record lacks it).
+struct Histograms {
+    latency: [Histogram<u64>; 4],
+    send_lag: Option<Histogram<u64>>,
+}
+
+fn add_histograms(agents: &[AgentRecord]) -> Result<Histograms, String> {
+    let mut sums: Option<Histograms> = None;
     for agent in agents {
         let encoded = &agent.histograms;
-        let decoded = [
+        let [connect, handshake, echo, uncorrected] = [
             &encoded.connect,
             &encoded.handshake,
             &encoded.echo,
             &encoded.echo_uncorrected,
         ]
         .map(|text| EncodedHistograms::decode(text));
-        let [connect, handshake, echo, uncorrected] = decoded;
-        let decoded = [connect?, handshake?, echo?, uncorrected?];
+        let latency = [connect?, handshake?, echo?, uncorrected?];
+        let send_lag = match encoded.send_lag.as_str() {
+            "" => None,
+            text => Some(EncodedHistograms::decode(text)?),
+        };
         match &mut sums {
-            None => sums = Some(decoded),
+            None => sums = Some(Histograms { latency, send_lag }),
             Some(sums) => {
-                for (sum, part) in sums.iter_mut().zip(&decoded) {
+                for (sum, part) in sums.latency.iter_mut().zip(&latency) {
                     add_exactly(sum, part)?;
                 }
+                sums.send_lag = match (sums.send_lag.take(), send_lag) {
+                    (Some(mut sum), Some(part)) => {
+                        add_exactly(&mut sum, &part)?;
+                        Some(sum)
+                    }
+                    _ => None,
+                };
             }
         }
     }
@@ -169,11 +190,8 @@ fn add_exactly(sum: &mut Histogram<u64>, part: &Histogram<u64>) -> Result<(), St
         .map_err(|err| format!("adding histograms: {err:?}"))
 }
 
-fn merged_results(
-    settings: &Settings,
-    agents: &[AgentRecord],
-    [connect, handshake, echo, echo_uncorrected]: &[Histogram<u64>; 4],
-) -> Results {
+fn merged_results(settings: &Settings, agents: &[AgentRecord], histograms: &Histograms) -> Results {
+    let [connect, handshake, echo, echo_uncorrected] = &histograms.latency;
     let each = || agents.iter().map(|agent| &agent.results);
     let ready: usize = each().map(|r| r.connections_ready).sum();
     let messages: u64 = each().map(|r| r.messages).sum();
@@ -184,14 +202,36 @@ fn merged_results(
         errors.merge(&results.errors);
     }
     let schedules: Vec<&Schedule> = each().filter_map(|r| r.schedule.as_ref()).collect();
-    let schedule = settings.rate.map(|requested| Schedule {
-        requested_msgs_per_s: requested,
-        scheduled_msgs_per_s: schedules.iter().map(|s| s.scheduled_msgs_per_s).sum(),
-        achieved_msgs_per_s: schedules.iter().map(|s| s.achieved_msgs_per_s).sum(),
-        // Send lag is kept per agent only (no histogram in the record).
-        send_lag: None,
-        fell_behind: schedules.iter().any(|s| s.fell_behind),
+    let schedule = settings.rate.map(|requested| {
+        let scheduled = schedules.iter().map(|s| s.scheduled_msgs_per_s).sum();
+        let achieved = schedules.iter().map(|s| s.achieved_msgs_per_s).sum();
+        let any_behind = schedules.iter().any(|s| s.fell_behind);
+        match &histograms.send_lag {
+            Some(lag) => {
+                let mut whole = Schedule::check(requested, scheduled, achieved, lag);
+                // One agent behind its share makes the run's figures suspect.
+                whole.fell_behind |= any_behind;
+                whole
+            }
+            // Records written before the send lag was recorded.
+            None => Schedule {
+                requested_msgs_per_s: requested,
+                scheduled_msgs_per_s: scheduled,
+                achieved_msgs_per_s: achieved,
+                send_lag: None,
+                fell_behind: any_behind,
+            },
+        }
     });
+    let mut per_connection = Some(PerConnection::default());
+    for results in each() {
+        per_connection = per_connection
+            .zip(results.fairness.per_connection.as_ref())
+            .map(|(mut sum, part)| {
+                sum.add(part);
+                sum
+            });
+    }
     Results {
         connections_requested: each().map(|r| r.connections_requested).sum(),
         connections_established: each().map(|r| r.connections_established).sum(),
@@ -219,11 +259,11 @@ fn merged_results(
             echo_uncorrected: Summary::of(echo_uncorrected),
         },
         fairness: Fairness {
-            // Per-connection counts stay with each agent.
-            jain_index: None,
+            jain_index: per_connection.and_then(|sums| sums.jain_index()),
             slowest_connection_msgs_per_s: each()
                 .filter_map(|r| r.fairness.slowest_connection_msgs_per_s)
                 .reduce(f64::min),
+            per_connection,
         },
         errors,
     }
@@ -253,7 +293,7 @@ mod tests {
             }
             let mut sum = latency_histogram();
             for part in &parts {
-                let encoded = EncodedHistograms::encode([part, part, part, part]);
+                let encoded = EncodedHistograms::encode([part, part, part, part], None);
                 let decoded = EncodedHistograms::decode(&encoded.echo).unwrap();
                 add_exactly(&mut sum, &decoded).unwrap();
             }

@@ -60,8 +60,8 @@ pub use control::Phase;
 use engine::{ThreadReport, Worker, latency_histogram};
 pub use report::Report;
 use report::{
-    EncodedHistograms, Errors, Fairness, IntervalLog, Latencies, Results, Schedule, Summary,
-    jain_index,
+    EncodedHistograms, Errors, Fairness, IntervalLog, Latencies, PerConnection, Results, Schedule,
+    Summary, jain_index,
 };
 pub use settings::Settings;
 
@@ -306,17 +306,22 @@ fn merge(settings: Settings, reports: Vec<ThreadReport>, window: MeasuredWindow)
         fairness: Fairness {
             jain_index: jain_index(&per_connection),
             slowest_connection_msgs_per_s: slowest,
+            per_connection: Some(PerConnection::of(&per_connection)),
         },
         errors,
     };
     let clock = settings.start_at.map(|_| machine::clock());
+    let histograms = EncodedHistograms::encode(
+        [&connect, &handshake, &echo, &echo_uncorrected],
+        settings.rate.map(|_| &send_lag),
+    );
     Report {
         c10k_version: machine::VERSION,
         git_revision: machine::GIT_REVISION,
         machine: machine::describe(),
         settings,
         results,
-        histograms: EncodedHistograms::encode([&connect, &handshake, &echo, &echo_uncorrected]),
+        histograms,
         clock,
         intervals,
     }

@@ -155,6 +155,41 @@ pub struct Fairness {
     pub jain_index: Option<f64>,
     /// Messages per second of the least-served connection.
     pub slowest_connection_msgs_per_s: Option<f64>,
+    /// The sums Jain's index is made of, which agents' records add exactly.
+    #[serde(default)]
+    pub per_connection: Option<PerConnection>,
+}
+
+/// Messages per connection as the sums Jain's index needs: what the records
+/// of several agents add up to the index of all their connections.
+#[derive(Debug, Clone, Copy, Default, Serialize, Deserialize, PartialEq)]
+pub struct PerConnection {
+    pub connections: u64,
+    pub messages: u64,
+    pub messages_squared: u128,
+}
+
+impl PerConnection {
+    pub fn of(counts: &[u64]) -> PerConnection {
+        PerConnection {
+            connections: counts.len() as u64,
+            messages: counts.iter().sum(),
+            messages_squared: counts.iter().map(|&x| u128::from(x) * u128::from(x)).sum(),
+        }
+    }
+
+    pub fn add(&mut self, other: &PerConnection) {
+        self.connections += other.connections;
+        self.messages += other.messages;
+        self.messages_squared += other.messages_squared;
+    }
+
+    /// Jain's fairness index: `(sum x)^2 / (n * sum x^2)`.
+    pub fn jain_index(&self) -> Option<f64> {
+        let sum = self.messages as f64;
+        (self.messages_squared > 0)
+            .then(|| sum * sum / (self.connections as f64 * self.messages_squared as f64))
+    }
 }
 
 /// The figures of a run.
@@ -211,10 +246,16 @@ pub struct EncodedHistograms {
     pub handshake: String,
     pub echo: String,
     pub echo_uncorrected: String,
+    /// Open loop: how late the sends went out (empty in the closed loop).
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub send_lag: String,
 }
 
 impl EncodedHistograms {
-    pub(crate) fn encode(histograms: [&Histogram<u64>; 4]) -> EncodedHistograms {
+    pub(crate) fn encode(
+        histograms: [&Histogram<u64>; 4],
+        send_lag: Option<&Histogram<u64>>,
+    ) -> EncodedHistograms {
         let [connect, handshake, echo, echo_uncorrected] = histograms.map(encode);
         EncodedHistograms {
             unit: "nanoseconds".into(),
@@ -222,6 +263,7 @@ impl EncodedHistograms {
             handshake,
             echo,
             echo_uncorrected,
+            send_lag: send_lag.map(encode).unwrap_or_default(),
         }
     }
 }
@@ -536,10 +578,7 @@ impl Report {
 
 /// Jain's fairness index of `counts`: `(sum x)^2 / (n * sum x^2)`.
 pub fn jain_index(counts: &[u64]) -> Option<f64> {
-    let n = counts.len() as f64;
-    let sum: f64 = counts.iter().map(|&x| x as f64).sum();
-    let squares: f64 = counts.iter().map(|&x| (x as f64) * (x as f64)).sum();
-    (squares > 0.0).then(|| sum * sum / (n * squares))
+    PerConnection::of(counts).jain_index()
 }
 
 #[cfg(test)]
@@ -552,6 +591,20 @@ mod tests {
         assert_eq!(jain_index(&[8, 0, 0, 0]), Some(0.25));
         assert_eq!(jain_index(&[0, 0]), None);
         assert_eq!(jain_index(&[]), None);
+    }
+
+    #[test]
+    fn per_connection_sums_of_parts_give_the_index_of_the_whole() {
+        let counts: Vec<u64> = (0..1_000u64).map(|i| (i * 7_919) % 300).collect();
+        for k in [2, 3, 7] {
+            let mut sum = PerConnection::default();
+            for part in 0..k {
+                let share: Vec<u64> = counts.iter().copied().skip(part).step_by(k).collect();
+                sum.add(&PerConnection::of(&share));
+            }
+            assert_eq!(sum, PerConnection::of(&counts), "split over {k}");
+            assert_eq!(sum.jain_index(), jain_index(&counts));
+        }
     }
 
     #[test]
