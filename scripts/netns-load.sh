@@ -6,8 +6,8 @@
 # namespace K (`--segment K/N`, one `--start-at`), merges their records,
 # and checks the merge: counts are the agents' sums, every agent's
 # measured window began within 50 ms of the common start, and the merged
-# p50 and p99 are within 10% of one agent's at the same rate and
-# connections (ROUNDS pairs of runs, default 5).
+# p50 is within 10% of one agent's at the same rate and connections, and
+# its p99 within 50% (ROUNDS pairs of runs, default 5; see below).
 #
 #   scripts/netns-load.sh 3 [MODEL] [c10k load flags]    (as root)
 #
@@ -23,7 +23,7 @@ n=${1:-3}
 model=${2:-epoll-callback}
 shift $(( $# >= 2 ? 2 : $# ))
 flags=("$@")
-[ ${#flags[@]} -gt 0 ] || flags=(-c 300 --rate 6000 -d 2 --warmup 0.5)
+[ ${#flags[@]} -gt 0 ] || flags=(-c 300 --rate 12000 -d 3 --warmup 0.5)
 case $n in '' | *[!0-9]* | 0) echo "netns-load: N must be a positive number" >&2; exit 2 ;; esac
 
 if [ -n "${C10K:-}" ]; then
@@ -70,13 +70,13 @@ if ip netns add "$prefix-switch" 2>/dev/null; then
     for k in $(seq 0 $((n - 1))); do attach "$prefix-agent-$k" $((k + 10)); done
     server_addr=10.77.0.1:5566
     server_cmd=(ip netns exec "$prefix-server")
-    bound=1.1
+    p50_bound=1.1
     agent_cmd() { exec ip netns exec "$prefix-agent-$1" "$c10k" "${@:2}"; }
 else
     echo "netns-load: cannot create network namespaces here (not root?); running the agents on loopback instead" >&2
     server_addr=127.0.0.1:0
     server_cmd=()
-    bound=1.2
+    p50_bound=1.2
     agent_cmd() { exec "$c10k" "${@:2}" --source-addrs "127.0.0.$(($1 + 2))"; }
 fi
 
@@ -134,11 +134,14 @@ percentiles() {
 # threads (THREADS per agent, default 1), at the same total rate and
 # connections against the same server. Each round's merged p50 and p99 are
 # divided by the single agent's that ran next to it, and the median of
-# these ratios must be within 10% of 1: a whole round here can drift by
-# more than that, a pair next to each other less. On the loopback fallback
-# the bound is 20%: there three processes of one thread each measured a
-# p50 about 10% below one process of three threads (0.86 and 0.90 in two
-# runs), which separate network stacks do not show (1.00 and 1.02).
+# these ratios is checked: a whole round here can drift more than a pair
+# next to each other. The p50 must be within 10% (20% on the loopback
+# fallback, where three one-thread processes measured a p50 about 10%
+# below one three-thread process in two runs of five rounds, 0.86 and
+# 0.90, which separate network stacks do not show, 1.00 and 1.02). The p99
+# is held to 50% only: at 50-150 µs it is the scheduling tail of five busy
+# processes on two cores, and the median ratio of five rounds ranged from
+# 0.65 to 1.21 between runs with the same code here.
 rounds=${ROUNDS:-5}
 threads=${THREADS:-1}
 case $rounds in '' | *[!0-9]* | 0) echo "netns-load: ROUNDS must be a positive number" >&2; exit 2 ;; esac
@@ -152,7 +155,7 @@ for round in $(seq 1 "$rounds"); do
     echo "$agents_p $(percentiles "$out/1-agent-$round/merged.json")" >>"$out/percentiles.txt"
 done
 cat "$out/$n-agents-$rounds/report.txt"
-[ "$n" -eq 1 ] || awk -v n="$n" -v bound="$bound" '
+[ "$n" -eq 1 ] || awk -v n="$n" -v p50_bound="$p50_bound" '
     function median(a, k,   i, j, t) {
         for (i = 1; i <= k; i++) for (j = i + 1; j <= k; j++) if (a[j] < a[i]) { t = a[i]; a[i] = a[j]; a[j] = t }
         return k % 2 ? a[(k + 1) / 2] : (a[k / 2] + a[k / 2 + 1]) / 2
@@ -162,8 +165,8 @@ cat "$out/$n-agents-$rounds/report.txt"
         r50 = median(p50, NR); r99 = median(p99, NR)
         printf "netns-load: echo latency from %d agents over one agent'"'"'s, median of %d rounds: p50 %.2f, p99 %.2f\n", n, NR, r50, r99
         bad = 0
-        if (r50 > bound || r50 < 1 / bound) { printf "netns-load: the merged p50 is more than %d%% from one agent'"'"'s\n", (bound - 1) * 100 > "/dev/stderr"; bad = 1 }
-        if (r99 > bound || r99 < 1 / bound) { printf "netns-load: the merged p99 is more than %d%% from one agent'"'"'s\n", (bound - 1) * 100 > "/dev/stderr"; bad = 1 }
+        if (r50 > p50_bound || r50 < 1 / p50_bound) { printf "netns-load: the merged p50 is more than %d%% from one agent'"'"'s\n", (p50_bound - 1) * 100 > "/dev/stderr"; bad = 1 }
+        if (r99 > 1.5 || r99 < 1 / 1.5) { print "netns-load: the merged p99 is more than 50% from one agent'"'"'s" > "/dev/stderr"; bad = 1 }
         exit bad
     }' "$out/percentiles.txt"
 # A graceful stop: its summary line goes to server.txt.

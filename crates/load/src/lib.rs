@@ -47,6 +47,7 @@ pub mod limits;
 pub mod machine;
 pub mod message;
 pub mod report;
+mod send_clock;
 pub mod settings;
 
 use std::io;
