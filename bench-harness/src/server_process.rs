@@ -1,7 +1,8 @@
-//! A model served by `c10k serve` in a child process: started on a free
-//! port with the flags the caller wants, watched from `/proc`, signalled,
-//! and waited for. The bench measures servers this way; `c10k check --serve`
-//! tests them this way; `cargo bench` starts each model's server this way.
+//! A server in a child process: `c10k serve MODEL`, or any command given
+//! with `--server NAME='COMMAND'`, started on a free port with the flags the
+//! caller wants, watched from `/proc`, signalled, and waited for. The bench
+//! measures servers this way; `c10k check --serve`/`--server` tests them
+//! this way; `cargo bench` starts each model's server this way.
 
 use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;
@@ -24,9 +25,20 @@ pub struct ServerProcess {
     child: Child,
     /// Where it listens.
     pub addr: SocketAddr,
+    /// How many connections the server says it serves at once, if it says
+    /// (`concurrency=N` in its `listening` line).
+    pub declared_concurrency: Option<usize>,
     /// Standard output after the `listening` line: the `stopped ...` summary.
     stdout: mpsc::Receiver<String>,
     stderr: Arc<Mutex<Vec<String>>>,
+}
+
+/// Why a server did not start: one line, and its exit status if it exited
+/// by itself (2 is a refused command line, by PROTOCOL.md and by argparse).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct StartFailure {
+    pub(crate) why: String,
+    pub(crate) exit_code: Option<i32>,
 }
 
 /// How a server ended.
@@ -53,14 +65,47 @@ impl ServerProcess {
         model: &str,
         flags: &[String],
     ) -> Result<ServerProcess, String> {
-        let mut child = Command::new(c10k)
+        let mut command = Command::new(c10k);
+        command
             .args(["serve", model, "--addr", "127.0.0.1:0"])
-            .args(flags)
+            .args(flags);
+        ServerProcess::spawn(command).map_err(|failure| failure.why)
+    }
+
+    /// Starts a server that is not one of ours: `sh -c 'exec COMMAND'`, so
+    /// that the process c10k watches is the server itself, with `{addr}`
+    /// in it replaced by `127.0.0.1:0`, or `--addr 127.0.0.1:0` appended if
+    /// it has none, and then `flags`.
+    pub(crate) fn start_command(
+        command: &str,
+        flags: &[String],
+    ) -> Result<ServerProcess, StartFailure> {
+        const ADDR: &str = "127.0.0.1:0";
+        let mut line = if command.contains("{addr}") {
+            command.replace("{addr}", ADDR)
+        } else {
+            format!("{command} --addr {ADDR}")
+        };
+        for flag in flags {
+            line.push(' ');
+            line.push_str(flag);
+        }
+        let mut shell = Command::new("sh");
+        shell.arg("-c").arg(format!("exec {line}"));
+        ServerProcess::spawn(shell)
+    }
+
+    fn spawn(mut command: Command) -> Result<ServerProcess, StartFailure> {
+        let failed = |why: String| StartFailure {
+            why,
+            exit_code: None,
+        };
+        let mut child = command
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .spawn()
-            .map_err(|e| format!("cannot start the server: {e}"))?;
+            .map_err(|e| failed(format!("cannot start the server: {e}")))?;
         let stdout = child.stdout.take().expect("stdout is piped");
         let stderr = child.stderr.take().expect("stderr is piped");
         let (lines, received) = mpsc::channel();
@@ -73,27 +118,61 @@ impl ServerProcess {
         });
         let errors = Arc::new(Mutex::new(Vec::new()));
         let collected = errors.clone();
-        std::thread::spawn(move || {
+        let stderr_reader = std::thread::spawn(move || {
             for line in BufReader::new(stderr).lines().map_while(Result::ok) {
                 if let Ok(mut errors) = collected.lock() {
                     errors.push(line);
                 }
             }
         });
-        let line = received.recv_timeout(START_TIMEOUT).map_err(|_| {
-            let _ = child.kill();
-            let _ = child.wait();
-            let why = errors.lock().map(|e| e.join(" ")).unwrap_or_default();
-            format!("no listening line within {START_TIMEOUT:?}: {why}")
-        })?;
-        let addr = line
+        let line = match received.recv_timeout(START_TIMEOUT) {
+            Ok(line) => line,
+            Err(timeout) => {
+                let exited = matches!(timeout, mpsc::RecvTimeoutError::Disconnected);
+                if !exited {
+                    let _ = child.kill();
+                }
+                let status = child.wait().ok();
+                let _ = stderr_reader.join();
+                let last = errors
+                    .lock()
+                    .ok()
+                    .and_then(|errors| errors.last().cloned())
+                    .unwrap_or_default();
+                let why = match status {
+                    Some(status) if exited => {
+                        format!("exited before its listening line ({status})")
+                    }
+                    _ => format!("no listening line within {START_TIMEOUT:?}"),
+                };
+                let why = if last.is_empty() {
+                    why
+                } else {
+                    format!("{why}: {last}")
+                };
+                return Err(StartFailure {
+                    why,
+                    exit_code: status.filter(|_| exited).and_then(|status| status.code()),
+                });
+            }
+        };
+        let mut words = line
             .strip_prefix("listening on ")
-            .and_then(|rest| rest.split_whitespace().next())
+            .map(|rest| rest.split_whitespace());
+        let addr = words
+            .as_mut()
+            .and_then(|words| words.next())
             .and_then(|addr| addr.parse().ok())
-            .ok_or_else(|| format!("unexpected first line {line:?}"))?;
+            .ok_or_else(|| failed(format!("unexpected first line {line:?}")))?;
+        let declared_concurrency = words
+            .into_iter()
+            .flatten()
+            .find_map(|word| word.strip_prefix("concurrency="))
+            .and_then(|n| n.parse().ok());
         Ok(ServerProcess {
             child,
             addr,
+            declared_concurrency,
             stdout: received,
             stderr: errors,
         })

@@ -19,9 +19,9 @@ use std::path::Path;
 use std::time::Duration;
 
 use indicatif::{MultiProgress, ProgressBar, ProgressStyle};
-use model::Model;
 
-use crate::server_process::{self, ServerProcess, Stopped};
+use crate::contender::Contender;
+use crate::server_process::{self, Stopped};
 use load::machine;
 use load::{Phase, Settings};
 use process_stats::ProcSample;
@@ -78,8 +78,8 @@ pub(crate) fn specs(plan: &Plan) -> Vec<Spec> {
 
 /// The models in the order repetition `repetition` runs them: forward, then
 /// backward, then forward (ABBA).
-pub(crate) fn abba<'a>(models: &[&'a Model], repetition: usize) -> Vec<&'a Model> {
-    let mut order = models.to_vec();
+pub(crate) fn abba<T>(models: &[T], repetition: usize) -> Vec<&T> {
+    let mut order: Vec<&T> = models.iter().collect();
     if repetition % 2 == 1 {
         order.reverse();
     }
@@ -89,7 +89,7 @@ pub(crate) fn abba<'a>(models: &[&'a Model], repetition: usize) -> Vec<&'a Model
 /// Runs the whole matrix; interval logs go to `out/hlog/`.
 pub(crate) fn run(
     plan: Plan,
-    models: &[&'static Model],
+    models: &[Contender],
     command: String,
     show_progress: bool,
     out: &Path,
@@ -113,7 +113,7 @@ pub(crate) fn run(
     if let Some(first) = models.first().filter(|_| plan.machine_warmup_s > 0.0) {
         overall.set_message(format!(
             "machine warm-up with {} (not recorded)",
-            first.name
+            first.name()
         ));
         let warm = Plan {
             duration_s: plan.machine_warmup_s,
@@ -136,7 +136,7 @@ pub(crate) fn run(
             for model in abba(models, repetition) {
                 overall.set_message(format!(
                     "{} {:?} c={} s={}{}",
-                    model.name,
+                    model.name(),
                     spec.mode,
                     spec.connections,
                     spec.size,
@@ -175,14 +175,20 @@ pub(crate) fn run(
         machine,
         models: models
             .iter()
-            .map(|model| ModelInfo {
-                name: model.name.into(),
-                summary: model.summary.into(),
-                code_lines: code_size::model_lines(model.name),
-                shared_lines: code_size::shared_lines(model.name),
-                bounded_because: match model.concurrency {
-                    model::Concurrency::Unbounded => None,
-                    model::Concurrency::Bounded { why, .. } => Some(why.into()),
+            .map(|contender| match contender {
+                Contender::Model(model) => ModelInfo {
+                    name: model.name.into(),
+                    summary: model.summary.into(),
+                    code_lines: code_size::model_lines(model.name),
+                    shared_lines: code_size::shared_lines(model.name),
+                    bounded_because: contender.bounded_because(),
+                },
+                Contender::External(server) => ModelInfo {
+                    name: server.name.clone(),
+                    summary: format!("`{}`", server.command),
+                    code_lines: server.code_lines(),
+                    shared_lines: None,
+                    bounded_because: contender.bounded_because(),
                 },
             })
             .collect(),
@@ -194,7 +200,7 @@ pub(crate) fn run(
 /// One model at one point: start its server, load it, sample it, stop it.
 fn run_point(
     plan: &Plan,
-    model: &Model,
+    model: &Contender,
     spec: Spec,
     hold: bool,
     repetition: usize,
@@ -202,7 +208,7 @@ fn run_point(
     hlogs: Option<&Path>,
 ) -> Point {
     let mut point = Point {
-        model: model.name.into(),
+        model: model.name().into(),
         mode: spec.mode,
         connections: spec.connections,
         size: spec.size,
@@ -219,7 +225,7 @@ fn run_point(
         kernel: None,
         hlog: None,
     };
-    if let Err(why) = (model.available)() {
+    if let Err(why) = model.available() {
         point.outcome = Outcome::Unavailable;
         point.note = Some(why);
         return point;
@@ -232,8 +238,7 @@ fn run_point(
         point.note = Some(why);
         return point;
     }
-    let started =
-        ServerProcess::start(model.name, &["--grace".into(), GRACE.as_secs().to_string()]);
+    let started = model.start(GRACE.as_secs());
     if plan.pinned() {
         let _ = server_process::pin_to(&plan.load_cpus);
     }
@@ -253,7 +258,7 @@ fn run_point(
     };
     let settings = Settings {
         target: server.addr,
-        handshake: true,
+        handshake: model.handshake(),
         connections: spec.connections,
         connect_rate: None,
         connect_timeout: Duration::from_secs_f64(plan.connect_timeout_s),
@@ -414,7 +419,7 @@ fn write_hlog(dir: &Path, point: &Point, intervals: &load::report::IntervalLog) 
 }
 
 /// One sentence on what fell short at a point.
-fn describe_shortfall(results: &load::report::Results, wanted: usize, model: &Model) -> String {
+fn describe_shortfall(results: &load::report::Results, wanted: usize, model: &Contender) -> String {
     let failures: Vec<String> = results
         .errors
         .by_kind()
@@ -429,7 +434,7 @@ fn describe_shortfall(results: &load::report::Results, wanted: usize, model: &Mo
     if !failures.is_empty() {
         note += &format!("; {}", failures.join(", "));
     }
-    if let model::Concurrency::Bounded { why, .. } = model.concurrency {
+    if let Some(why) = model.bounded_because() {
         note += &format!(" (by design: {why})");
     }
     note
@@ -523,8 +528,12 @@ mod tests {
 
     #[test]
     fn repetitions_alternate_the_order_of_models() {
-        let models: Vec<&Model> = crate::models::MODELS.iter().take(3).collect();
-        let names = |r| abba(&models, r).iter().map(|m| m.name).collect::<Vec<_>>();
+        let models: Vec<&str> = crate::models::MODELS
+            .iter()
+            .take(3)
+            .map(|m| m.name)
+            .collect();
+        let names = |r| abba(&models, r).into_iter().copied().collect::<Vec<_>>();
         assert_eq!(names(0), ["blocking", "thread-per-conn", "thread-pool"]);
         assert_eq!(names(1), ["thread-pool", "thread-per-conn", "blocking"]);
         assert_eq!(names(2), names(0));

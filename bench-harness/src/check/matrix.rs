@@ -62,7 +62,7 @@ pub(crate) fn markdown(report: &CheckReport) -> String {
 
 /// One row per case whose passes measured something, one column per target.
 fn observations(report: &CheckReport) -> String {
-    let Some(first) = report.targets.first() else {
+    let Some(first) = rows(report) else {
         return String::new();
     };
     let mut out = String::new();
@@ -98,7 +98,7 @@ pub(crate) fn table(report: &CheckReport) -> String {
     let names: Vec<&str> = report.targets.iter().map(|t| t.target.as_str()).collect();
     let _ = writeln!(out, "| case | {} |", names.join(" | "));
     let _ = writeln!(out, "|---|{}", "---|".repeat(names.len()));
-    let Some(first) = report.targets.first() else {
+    let Some(first) = rows(report) else {
         return out;
     };
     for (row, case) in first.cases.iter().enumerate() {
@@ -112,7 +112,10 @@ pub(crate) fn table(report: &CheckReport) -> String {
     let totals: Vec<String> = report
         .targets
         .iter()
-        .map(|t| format!("{}/{}", t.passed + t.by_design, t.cases.len()))
+        .map(|t| match t.did_not_start {
+            Some(_) => "did not start".to_string(),
+            None => format!("{}/{}", t.passed + t.by_design, t.cases.len()),
+        })
         .collect();
     let _ = writeln!(
         out,
@@ -120,6 +123,15 @@ pub(crate) fn table(report: &CheckReport) -> String {
         totals.join(" | ")
     );
     out
+}
+
+/// The target whose cases make the rows: one that ran them (a server that
+/// did not start ran none).
+fn rows(report: &CheckReport) -> Option<&super::TargetReport> {
+    report
+        .targets
+        .iter()
+        .max_by_key(|target| target.cases.len())
 }
 
 /// A table cell: the label, with a failure in bold.

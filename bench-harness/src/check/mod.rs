@@ -85,6 +85,9 @@ pub(crate) struct TargetReport {
     pub(crate) by_design: usize,
     pub(crate) not_applicable: usize,
     pub(crate) cases: Vec<CaseReport>,
+    /// Why no case ran: the server did not start (every case counts as failed).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(crate) did_not_start: Option<String>,
 }
 
 impl TargetReport {
@@ -98,11 +101,24 @@ impl TargetReport {
             by_design: count("by-design"),
             not_applicable: count("not-applicable"),
             cases,
+            did_not_start: None,
+        }
+    }
+
+    /// A target whose server did not start, so that none of `cases` ran.
+    pub(crate) fn did_not_start(target: String, cases: usize, why: String) -> TargetReport {
+        TargetReport {
+            failed: cases,
+            did_not_start: Some(why),
+            ..TargetReport::new(target, Vec::new())
         }
     }
 
     /// `N passed, M failed`, and the other two counts when not zero.
     pub(crate) fn summary(&self) -> String {
+        if let Some(why) = &self.did_not_start {
+            return format!("did not start: {why}");
+        }
         let mut line = format!("{} passed, {} failed", self.passed, self.failed);
         if self.by_design > 0 {
             line.push_str(&format!(", {} by design", self.by_design));
@@ -130,9 +146,8 @@ pub(crate) struct CheckReport {
 impl CheckReport {
     /// An empty report for the running command.
     pub(crate) fn new(scale: Scale) -> CheckReport {
-        let args: Vec<String> = std::env::args().skip(1).collect();
         CheckReport {
-            command: format!("c10k {}", args.join(" ")),
+            command: crate::invocation::command_line(),
             preset: preset_name(scale),
             c10k: machine::VERSION,
             revision: machine::GIT_REVISION,

@@ -1,6 +1,8 @@
-//! The two targets `c10k check` adds to the in-process one of `cargo test`:
-//! a model in a `c10k serve` child process started per case with the flags
-//! the case needs, and a server someone else runs at a fixed address.
+//! The targets `c10k check` adds to the in-process one of `cargo test`: a
+//! model in a `c10k serve` child process started per case with the flags
+//! the case needs, a server of someone else's started the same way from
+//! its command (`--server`), and a server someone else runs at a fixed
+//! address.
 
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -11,6 +13,7 @@ use conformance::target::{Exit, Launched, Resources, Setup, Signal, Target, Time
 use model::{Config, Model, Stats};
 use process_stats::ProcSample;
 
+use crate::external::ExternalServer;
 use crate::server_process::ServerProcess;
 
 /// How long a server process gets to act on a signal before the case goes on.
@@ -38,6 +41,57 @@ impl Target for ServedModel {
             lower_open_file_limit(&process, limit)?;
         }
         let config = setup.config();
+        Ok(Box::new(ServerChild {
+            process,
+            grace: config.grace,
+            timeouts: Timeouts::of(&config),
+            signalled: AtomicBool::new(false),
+        }))
+    }
+}
+
+/// A server that is not ours, started from its command per case with only
+/// the flags the case asks for (PROTOCOL.md §3.1 names them). A command
+/// that refuses them (exit status 2 before listening, as PROTOCOL.md and
+/// argparse do) makes the case n/a; one that fails otherwise fails it.
+#[derive(Debug)]
+pub(crate) struct Commanded(pub(crate) ExternalServer);
+
+/// Why a server that is not ours is bounded, when it says it is.
+const DECLARED: &str = "the server declares concurrency=N in its listening line";
+
+impl Target for Commanded {
+    fn name(&self) -> String {
+        self.0.name.clone()
+    }
+
+    /// Starts it once: whether it starts, and what its listening line
+    /// declares ([`Target::bound`] needs that before the first case).
+    fn preflight(&self) -> Result<(), String> {
+        self.0.probe()
+    }
+
+    fn bound(&self, _config: &Config) -> Option<(usize, &'static str)> {
+        self.0.declared_concurrency().map(|n| (n, DECLARED))
+    }
+
+    fn launch(&self, setup: &Setup) -> Result<Box<dyn Launched>, Fault> {
+        let flags = setup.asked_flags();
+        let process = match self.0.start(&flags) {
+            Ok(process) => process,
+            Err(failure) if failure.exit_code == Some(2) && !flags.is_empty() => {
+                return Err(Fault::NotApplicable(format!(
+                    "the command refuses `{}`: {}",
+                    flags.join(" "),
+                    failure.why
+                )));
+            }
+            Err(failure) => return Err(Fault::Failed(failure.why)),
+        };
+        if let Some(limit) = setup.open_files {
+            lower_open_file_limit(&process, limit)?;
+        }
+        let config = setup.protocol_config();
         Ok(Box::new(ServerChild {
             process,
             grace: config.grace,

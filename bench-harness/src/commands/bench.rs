@@ -6,10 +6,11 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use clap::Args;
-use model::Model;
 
 use crate::bad_input::bad_input;
 use crate::bench::results::Plan;
+use crate::contender::Contender;
+use crate::external::ExternalServer;
 use crate::units::{self, positive_bytes, positive_count, positive_rate};
 use crate::{bench, models, results_folder};
 
@@ -20,9 +21,20 @@ pub(crate) struct BenchArgs {
     #[arg(long, default_value = "quick", value_parser = ["quick", "full"])]
     pub(crate) preset: String,
 
-    /// Models to run, comma-separated [default: all].
+    /// Models to run, comma-separated [default: all; `none` with --server].
     #[arg(long, value_name = "A,B", value_delimiter = ',')]
     pub(crate) models: Vec<String>,
+
+    /// Also measure a server that is not ours: NAME='COMMAND ...', run with
+    /// `{addr}` replaced (or `--addr 127.0.0.1:0` appended); it must print
+    /// `listening on HOST:PORT`. Repeatable.
+    #[arg(long, value_name = "NAME='COMMAND'")]
+    pub(crate) server: Vec<String>,
+
+    /// `none`: the --server servers are plain echo servers, without the
+    /// hello handshake.
+    #[arg(long, default_value = "hello", value_parser = ["hello", "none"])]
+    pub(crate) handshake: String,
 
     /// Connection counts, closed loop [default: the preset's].
     #[arg(long, value_name = "N,N", value_delimiter = ',', value_parser = positive_count)]
@@ -150,29 +162,49 @@ fn plan(args: &BenchArgs) -> Plan {
     }
 }
 
-/// The models a command line names (all by default).
-fn chosen_models(args: &BenchArgs) -> anyhow::Result<Vec<&'static Model>> {
-    if args.models.is_empty() {
-        return Ok(models::MODELS.iter().collect());
-    }
-    args.models
-        .iter()
-        .map(|name| {
-            models::find(name).ok_or_else(|| {
-                let known: Vec<&str> = models::MODELS.iter().map(|m| m.name).collect();
-                bad_input(format!(
-                    "unknown model '{name}' (known: {})",
-                    known.join(", ")
-                ))
+/// The models a command line names (all by default, none for `none`), then
+/// its `--server` servers.
+fn contenders(args: &BenchArgs) -> anyhow::Result<Vec<Contender>> {
+    let mut chosen: Vec<Contender> = if args.models.is_empty() {
+        models::MODELS.iter().map(Contender::Model).collect()
+    } else if args.models == ["none"] {
+        Vec::new()
+    } else {
+        args.models
+            .iter()
+            .map(|name| {
+                models::find(name).map(Contender::Model).ok_or_else(|| {
+                    let known: Vec<&str> = models::MODELS.iter().map(|m| m.name).collect();
+                    bad_input(format!(
+                        "unknown model '{name}' (known: {})",
+                        known.join(", ")
+                    ))
+                })
             })
-        })
-        .collect()
+            .collect::<anyhow::Result<_>>()?
+    };
+    for spec in &args.server {
+        let server = ExternalServer::parse(spec, args.handshake == "hello").map_err(bad_input)?;
+        if chosen.iter().any(|other| other.name() == server.name) {
+            return Err(bad_input(format!(
+                "--server {} is given twice",
+                server.name
+            )));
+        }
+        chosen.push(Contender::External(server));
+    }
+    if chosen.is_empty() {
+        return Err(bad_input(
+            "--models none leaves nothing to run: add --server",
+        ));
+    }
+    Ok(chosen)
 }
 
 /// Runs the bench and writes its folder.
 pub(crate) fn run(args: &BenchArgs) -> anyhow::Result<ExitCode> {
     let plan = plan(args);
-    let models = chosen_models(args)?;
+    let models = contenders(args)?;
     let cores = model::config::cores();
     if args.pin && cores < 2 {
         return Err(bad_input("--pin needs two cores, this machine has one"));
@@ -196,10 +228,7 @@ pub(crate) fn run(args: &BenchArgs) -> anyhow::Result<ExitCode> {
             "--server-cpus and --load-cpus must not share a CPU",
         ));
     }
-    let command = std::iter::once("c10k".to_string())
-        .chain(std::env::args().skip(1))
-        .collect::<Vec<_>>()
-        .join(" ");
+    let command = crate::invocation::command_line();
     let estimate = bench::rough_duration(&plan, models.len());
     eprintln!(
         "c10k bench: {} models x {} points x {} repetition(s), at least {} min",

@@ -14,8 +14,9 @@ use conformance::target::{Target, Timeouts};
 use indicatif::{ProgressBar, ProgressStyle};
 
 use crate::bad_input::bad_input;
-use crate::check::targets::{Remote, ServedModel};
-use crate::check::{self, CheckReport, matrix};
+use crate::check::targets::{Commanded, Remote, ServedModel};
+use crate::check::{self, CheckReport, TargetReport, matrix};
+use crate::external::ExternalServer;
 use crate::models::MODELS;
 use crate::units;
 
@@ -23,13 +24,19 @@ use crate::units;
 #[derive(Debug, Args)]
 pub(crate) struct CheckArgs {
     /// A running server to check (a loopback address: the abuse cases are abuse).
-    #[arg(value_name = "HOST:PORT", required_unless_present_any = ["serve", "list"], conflicts_with = "serve")]
+    #[arg(value_name = "HOST:PORT", required_unless_present_any = ["serve", "server", "list"], conflicts_with_all = ["serve", "server"])]
     pub(crate) target: Option<String>,
 
     /// Start these models, one `c10k serve` process per case with the flags
     /// the case needs: names, comma-separated, or `all`.
     #[arg(long, value_name = "MODEL,MODEL", value_delimiter = ',', value_parser = serve_names())]
     pub(crate) serve: Vec<String>,
+
+    /// A server that is not ours, started per case like a model:
+    /// NAME='COMMAND ...', with `{addr}` replaced (or `--addr 127.0.0.1:0`
+    /// appended) and the flags the case needs after it. Repeatable.
+    #[arg(long, value_name = "NAME='COMMAND'")]
+    pub(crate) server: Vec<String>,
 
     /// The pid of the server at HOST:PORT, to check its descriptors,
     /// threads and memory through /proc.
@@ -121,6 +128,13 @@ pub(crate) fn run(args: &CheckArgs) -> anyhow::Result<ExitCode> {
     let bar = progress(args.quiet, targets.len() * cases.len());
     for target in &targets {
         bar.set_prefix(target.name());
+        if let Err(why) = target.preflight() {
+            say(&bar, &format!("{}: did not start: {why}\n", target.name()));
+            bar.inc(cases.len() as u64);
+            let failed = TargetReport::did_not_start(target.name(), cases.len(), why);
+            report.targets.push(failed);
+            continue;
+        }
         say(
             &bar,
             &format!(
@@ -171,11 +185,22 @@ fn targets(args: &CheckArgs) -> anyhow::Result<Vec<Box<dyn Target>>> {
         })]);
     }
     let all = args.serve.iter().any(|name| name == "all");
-    Ok(MODELS
+    let mut targets: Vec<Box<dyn Target>> = MODELS
         .iter()
         .filter(|model| all || args.serve.iter().any(|name| name == model.name))
         .map(|model| Box::new(ServedModel(model)) as Box<dyn Target>)
-        .collect())
+        .collect();
+    for spec in &args.server {
+        let server = ExternalServer::parse(spec, true).map_err(bad_input)?;
+        if targets.iter().any(|target| target.name() == server.name) {
+            return Err(bad_input(format!(
+                "--server {} is given twice",
+                server.name
+            )));
+        }
+        targets.push(Box::new(Commanded(server)));
+    }
+    Ok(targets)
 }
 
 /// Resolves `text` to a loopback address: slowloris and reset storms are

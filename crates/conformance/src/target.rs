@@ -85,6 +85,34 @@ impl Setup {
         flags
     }
 
+    /// Only the flags this setup asks for, as `--flag value` pairs: what a
+    /// server that is not ours is started with. It keeps its own settings,
+    /// PROTOCOL.md's defaults, for the rest ([`Setup::protocol_config`]).
+    pub fn asked_flags(&self) -> Vec<String> {
+        let mut flags = Vec::new();
+        let mut ask = |flag: &str, value: Option<String>| {
+            if let Some(value) = value {
+                flags.extend([flag.to_string(), value]);
+            }
+        };
+        ask("--handshake-timeout", self.handshake_timeout.map(secs));
+        ask("--idle-timeout", self.idle_timeout.map(secs));
+        ask("--max-conns", self.max_conns.map(|n| n.to_string()));
+        ask("--grace", self.grace.map(secs));
+        ask("--workers", self.workers.map(|n| n.to_string()));
+        flags
+    }
+
+    /// The configuration of a server started with [`Setup::asked_flags`]:
+    /// this setup over PROTOCOL.md's defaults, its grace period included.
+    pub fn protocol_config(&self) -> Config {
+        let defaults = Config::default();
+        Config {
+            grace: self.grace.unwrap_or(defaults.grace),
+            ..self.config_on(defaults)
+        }
+    }
+
     /// What a fixed server with timeouts `has` lacks for this setup, as
     /// flags, for a message that says why a case cannot use it.
     pub fn needs(&self, has: &Timeouts) -> Option<String> {
@@ -116,6 +144,13 @@ fn secs(duration: Duration) -> String {
 pub trait Target {
     /// What the output calls it: a model's name or an address.
     fn name(&self) -> String;
+
+    /// Checked once before any case: whether this target can provide a
+    /// server at all (a command that does not start, say). `Err` is one
+    /// line, and no case runs.
+    fn preflight(&self) -> Result<(), String> {
+        Ok(())
+    }
 
     /// The number of connections the server serves at once under `config`
     /// and why, if it declares a bound; see [`model::Concurrency`].
