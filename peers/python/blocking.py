@@ -42,8 +42,9 @@ def main():
                 protocol.time.sleep(protocol.TICK)
             continue
         counters.add("accepted")
-        conn.setblocking(True)
-        outcome = serve(conn, args, stop)
+        stop.opened(conn)
+        outcome = serve(conn, args)
+        stop.closed(conn)
         conn.close()
         counters.add(outcome)
     protocol.finish(counters, MODEL)

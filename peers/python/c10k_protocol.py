@@ -125,13 +125,17 @@ class Counters:
 
 
 class Stop:
-    """SIGINT/SIGTERM: the first stops accepting and starts the grace
-    period; a second SIGINT ends the process at once."""
+    """SIGINT/SIGTERM: the first calls `on_stop` (stop accepting) and
+    starts the grace period, at whose end every connection still in `open`
+    is shut down, which ends the calls blocked on it; a second SIGINT ends
+    the process at once."""
 
     def __init__(self, grace, on_stop):
         self.grace = grace
         self.deadline = None
         self.on_stop = on_stop
+        self.lock = threading.Lock()
+        self.open = set()
 
     def __call__(self, signum, _frame):
         import os
@@ -142,6 +146,25 @@ class Stop:
             return
         self.deadline = time.monotonic() + self.grace
         self.on_stop()
+        timer = threading.Timer(self.grace, self.cut)
+        timer.daemon = True
+        timer.start()
+
+    def opened(self, conn):
+        with self.lock:
+            self.open.add(conn)
+
+    def closed(self, conn):
+        with self.lock:
+            self.open.discard(conn)
+
+    def cut(self):
+        with self.lock:
+            for conn in self.open:
+                try:
+                    conn.shutdown(socket.SHUT_RDWR)
+                except OSError:
+                    pass
 
     @property
     def stopping(self):

@@ -33,7 +33,8 @@ def main():
     stop.install()
 
     def handler(conn):
-        outcome = serve(conn, args, stop)
+        outcome = serve(conn, args)
+        stop.closed(conn)
         counters.add("open", -1)
         conn.close()
         counters.add(outcome)
@@ -53,11 +54,12 @@ def main():
             conn.close()
             counters.add("rejected")
             continue
-        conn.setblocking(True)
         counters.add("open")
+        stop.opened(conn)
         try:
             threading.Thread(target=handler, args=(conn,), daemon=True).start()
         except RuntimeError:
+            stop.closed(conn)
             conn.close()
             counters.add("open", -1)
             counters.add("rejected")
