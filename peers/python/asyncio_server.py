@@ -52,10 +52,12 @@ async def serve(args, counters):
         """`step`, unless no byte moves for --idle-timeout: neither the step
         ends nor the client takes any of its echo. A slow but steady reader
         is not idle, however long its echo takes."""
+        if not args.idle_timeout:
+            return await step
         task = asyncio.ensure_future(step)
         left = backlog(writer)
         while True:
-            done, _ = await asyncio.wait({task}, timeout=args.idle_timeout or None)
+            done, _ = await asyncio.wait({task}, timeout=args.idle_timeout)
             if done:
                 return task.result()
             now = backlog(writer)

@@ -170,13 +170,22 @@ pub(crate) fn preset_name(scale: Scale) -> &'static str {
     }
 }
 
+/// `--only`/`--skip` names for PROTOCOL.md's cases and for the abuse cases.
+pub(crate) const PROTOCOL: &str = "protocol";
+pub(crate) const ABUSE: &str = "abuse";
+
 /// The cases `only` and `skip` select, in suite order. Names were checked
 /// by the command line already.
 pub(crate) fn select(only: &[String], skip: &[String]) -> Vec<&'static Case> {
+    let named = |names: &[String], case: &Case| {
+        names.iter().any(|name| {
+            name == case.name || (name == PROTOCOL && !case.abuse) || (name == ABUSE && case.abuse)
+        })
+    };
     CASES
         .iter()
-        .filter(|case| only.is_empty() || only.iter().any(|name| name == case.name))
-        .filter(|case| !skip.iter().any(|name| name == case.name))
+        .filter(|case| only.is_empty() || named(only, case))
+        .filter(|case| !named(skip, case))
         .collect()
 }
 
@@ -199,4 +208,26 @@ pub(crate) fn run(
         })
         .collect();
     TargetReport::new(target.name(), cases)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn groups_select_the_protocol_or_the_abuse_cases() {
+        let names = |cases: Vec<&Case>| cases.iter().map(|case| case.name).collect::<Vec<_>>();
+        let protocol = names(select(&[PROTOCOL.into()], &[]));
+        let abuse = names(select(&[ABUSE.into()], &[]));
+        assert_eq!(protocol.len() + abuse.len(), CASES.len());
+        assert!(protocol.contains(&"basic_echo") && !protocol.contains(&"slowloris"));
+        assert!(abuse.contains(&"slowloris") && !abuse.contains(&"basic_echo"));
+        assert_eq!(names(select(&[], &[ABUSE.into()])), protocol);
+        let mixed = names(select(
+            &[PROTOCOL.into(), "churn".into()],
+            &["basic_echo".into()],
+        ));
+        assert_eq!(mixed.len(), protocol.len());
+        assert!(mixed.contains(&"churn") && !mixed.contains(&"basic_echo"));
+    }
 }

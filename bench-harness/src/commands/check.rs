@@ -53,11 +53,12 @@ pub(crate) struct CheckArgs {
     #[arg(long, value_name = "SECS", value_parser = units::parse_duration, conflicts_with = "serve")]
     pub(crate) idle_timeout: Option<Duration>,
 
-    /// Run only these cases, comma-separated.
+    /// Run only these cases, comma-separated; `protocol` names PROTOCOL.md's
+    /// cases, `abuse` the abuse cases.
     #[arg(long, value_name = "CASE,CASE", value_delimiter = ',', value_parser = case_names())]
     pub(crate) only: Vec<String>,
 
-    /// Leave out these cases, comma-separated.
+    /// Leave out these cases (or `protocol`, `abuse`), comma-separated.
     #[arg(long, value_name = "CASE,CASE", value_delimiter = ',', value_parser = case_names())]
     pub(crate) skip: Vec<String>,
 
@@ -93,12 +94,16 @@ fn serve_names() -> PossibleValuesParser {
     )
 }
 
-/// Every conformance case.
+/// Every conformance case, and the two groups.
 fn case_names() -> PossibleValuesParser {
     PossibleValuesParser::new(
         conformance::CASES
             .iter()
-            .map(|case| PossibleValue::new(case.name).help(case.checks)),
+            .map(|case| PossibleValue::new(case.name).help(case.checks))
+            .chain([
+                PossibleValue::new(check::PROTOCOL).help("every case of PROTOCOL.md's promises"),
+                PossibleValue::new(check::ABUSE).help("every abuse case"),
+            ]),
     )
 }
 

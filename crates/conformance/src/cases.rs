@@ -117,39 +117,39 @@ pub static CASES: &[Case] = &[
         "after connections in every state and a shutdown, no descriptor is left open",
         descriptors_return_to_baseline,
     ),
-    case(
+    abuse_case(
         "slowloris",
         "1,000 clients drip a handshake past the deadline: all cut in time, a good client's round trip stays under 100 ms",
         abuse::slowloris,
     ),
-    case(
+    abuse_case(
         "never_reading_clients",
         "8 clients push 64 MiB each and never read: held back, server memory grows < 16 MiB, others served",
         abuse::never_reading_clients,
     ),
-    case(
+    abuse_case(
         "reset_storm",
         "1,000 resets mid-echo and 500 before the handshake: the server keeps accepting",
         abuse::reset_storm,
     ),
-    case(
+    abuse_case(
         "garbage",
         "random bytes, a TLS ClientHello, HTTP, NUL bytes, invalid UTF-8: closed, nothing written",
         abuse::garbage,
     ),
-    case(
+    abuse_case(
         "churn",
         "20,000 short connections, 64 at a time: no errors, back to baseline",
         abuse::churn,
     ),
-    case(
+    abuse_case(
         "shutdown_under_load",
         "SIGTERM with 50 echoes in flight: all complete within the grace period, exit 0",
         abuse::shutdown_under_load,
     ),
     Case {
         own_process: true,
-        ..case(
+        ..abuse_case(
             "descriptor_exhaustion",
             "open-file limit 64, 120 clients: no exit, < 40% of a core, serves again within 2 s",
             abuse::descriptor_exhaustion,
@@ -157,7 +157,7 @@ pub static CASES: &[Case] = &[
     },
     Case {
         own_process: true,
-        ..case(
+        ..abuse_case(
             "double_sigint",
             "a second SIGINT ends the process at once, open connections or not",
             abuse::double_sigint,
@@ -170,7 +170,21 @@ const fn case(name: &'static str, checks: &'static str, run: fn(&Run<'_>) -> Cas
         name,
         checks,
         own_process: false,
+        abuse: false,
         run,
+    }
+}
+
+/// A case of [`crate::abuse`]: hostile clients at scale, beyond what
+/// PROTOCOL.md's sections each promise.
+const fn abuse_case(
+    name: &'static str,
+    checks: &'static str,
+    run: fn(&Run<'_>) -> CaseResult,
+) -> Case {
+    Case {
+        abuse: true,
+        ..case(name, checks, run)
     }
 }
 

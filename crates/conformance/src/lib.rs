@@ -79,6 +79,9 @@ pub struct Case {
     /// open-file limit): such cases are run by `c10k check --serve`, not by
     /// the in-process [`main`].
     pub own_process: bool,
+    /// An abuse case (slowloris, resets, churn, ...) rather than one of
+    /// the protocol's promises taken one at a time.
+    pub abuse: bool,
     /// Runs the case.
     pub run: fn(&Run<'_>) -> CaseResult,
 }
