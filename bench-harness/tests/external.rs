@@ -37,6 +37,45 @@ fn python3() -> bool {
         .is_ok_and(|out| out.status.success())
 }
 
+/// `c10k bench --models none` with `servers` (and their flags) at two
+/// small points, one repetition, into `out`; its `results.json`.
+fn tiny_bench(servers: &[&str], out: &Path) -> Value {
+    let points = [
+        "--conns",
+        "4",
+        "--sizes",
+        "64",
+        "--rates",
+        "500",
+        "--rate-conns",
+        "4",
+        "--efficiency-rates",
+        "500",
+        "--efficiency-conns",
+        "4",
+        "--repeat",
+        "1",
+        "-d",
+        "0.3",
+        "--warmup",
+        "0.1",
+        "--hold",
+        "0.1",
+        "-q",
+    ];
+    let output = c10k(
+        &[
+            &["bench", "--models", "none"][..],
+            servers,
+            &points,
+            &["--out", out.to_str().unwrap()],
+        ]
+        .concat(),
+    );
+    assert!(output.status.success(), "{output:?}");
+    serde_json::from_str(&std::fs::read_to_string(out.join("results.json")).unwrap()).unwrap()
+}
+
 /// Every case of PROTOCOL.md's promises (`--only protocol`) against each of
 /// the article's servers, one after another: all pass, except that the
 /// blocking server, which declares `concurrency=1`, meets the cases that
@@ -119,41 +158,7 @@ fn bench_measures_a_command_beside_the_models_and_records_one_that_did_not_start
     let dir = temp("bench");
     let _ = std::fs::remove_dir_all(&dir);
     let ours = format!("ours={C10K} serve tokio");
-    let output = c10k(&[
-        "bench",
-        "--models",
-        "none",
-        "--server",
-        &ours,
-        "--server",
-        "gone=false",
-        "--conns",
-        "4",
-        "--sizes",
-        "64",
-        "--rates",
-        "500",
-        "--rate-conns",
-        "4",
-        "--efficiency-rates",
-        "500",
-        "--efficiency-conns",
-        "4",
-        "--repeat",
-        "1",
-        "-d",
-        "0.3",
-        "--warmup",
-        "0.1",
-        "--hold",
-        "0.1",
-        "-q",
-        "--out",
-        dir.to_str().unwrap(),
-    ]);
-    assert!(output.status.success(), "{output:?}");
-    let results: Value =
-        serde_json::from_str(&std::fs::read_to_string(dir.join("results.json")).unwrap()).unwrap();
+    let results = tiny_bench(&["--server", &ours, "--server", "gone=false"], &dir);
     let models: Vec<&str> = results["models"]
         .as_array()
         .unwrap()
@@ -220,43 +225,8 @@ while True:
     .unwrap();
     let plain = format!("plain=python3 {}", script.display());
     let out = dir.join("run");
-    let output = c10k(&[
-        "bench",
-        "--models",
-        "none",
-        "--server",
-        &plain,
-        "--server",
-        "silent=sleep 60 #",
-        "--handshake",
-        "none",
-        "--conns",
-        "4",
-        "--sizes",
-        "64",
-        "--rates",
-        "500",
-        "--rate-conns",
-        "4",
-        "--efficiency-rates",
-        "500",
-        "--efficiency-conns",
-        "4",
-        "--repeat",
-        "1",
-        "-d",
-        "0.3",
-        "--warmup",
-        "0.1",
-        "--hold",
-        "0.1",
-        "-q",
-        "--out",
-        out.to_str().unwrap(),
-    ]);
-    assert!(output.status.success(), "{output:?}");
-    let results: Value =
-        serde_json::from_str(&std::fs::read_to_string(out.join("results.json")).unwrap()).unwrap();
+    let servers = ["--server", &plain, "--server", "silent=sleep 60 #"];
+    let results = tiny_bench(&[&servers[..], &["--handshake", "none"]].concat(), &out);
     for point in results["points"].as_array().unwrap() {
         match point["model"].as_str().unwrap() {
             "plain" => {

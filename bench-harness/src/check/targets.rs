@@ -37,16 +37,7 @@ impl Target for ServedModel {
             return Err(Fault::NotApplicable(why));
         }
         let process = ServerProcess::start(self.0.name, &setup.serve_flags())?;
-        if let Some(limit) = setup.open_files {
-            lower_open_file_limit(&process, limit)?;
-        }
-        let config = setup.config();
-        Ok(Box::new(ServerChild {
-            process,
-            grace: config.grace,
-            timeouts: Timeouts::of(&config),
-            signalled: AtomicBool::new(false),
-        }))
+        ServerChild::launched(process, setup, &setup.config())
     }
 }
 
@@ -88,16 +79,7 @@ impl Target for Commanded {
             }
             Err(failure) => return Err(Fault::Failed(failure.why)),
         };
-        if let Some(limit) = setup.open_files {
-            lower_open_file_limit(&process, limit)?;
-        }
-        let config = setup.protocol_config();
-        Ok(Box::new(ServerChild {
-            process,
-            grace: config.grace,
-            timeouts: Timeouts::of(&config),
-            signalled: AtomicBool::new(false),
-        }))
+        ServerChild::launched(process, setup, &setup.protocol_config())
     }
 }
 
@@ -130,6 +112,26 @@ struct ServerChild {
     /// Whether a signal was sent already: stopping must not send a second
     /// one, which would end the process at once.
     signalled: AtomicBool,
+}
+
+impl ServerChild {
+    /// A started server, run as `setup` asks (under its open-file limit, if
+    /// any) and held to `config`'s grace period and timeouts.
+    fn launched(
+        process: ServerProcess,
+        setup: &Setup,
+        config: &Config,
+    ) -> Result<Box<dyn Launched>, Fault> {
+        if let Some(limit) = setup.open_files {
+            lower_open_file_limit(&process, limit)?;
+        }
+        Ok(Box::new(ServerChild {
+            process,
+            grace: config.grace,
+            timeouts: Timeouts::of(config),
+            signalled: AtomicBool::new(false),
+        }))
+    }
 }
 
 impl Launched for ServerChild {

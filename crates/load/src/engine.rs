@@ -256,11 +256,13 @@ impl<'a> Worker<'a> {
         };
         let first = self.timers.peek().map(|Reverse((at, ..))| *at);
         let next_timer = match (first, &mut self.send_clock) {
-            (Some(at), Some(clock)) => match clock.ring_at(at - WAKE_AHEAD, now) {
-                Ok(()) => None,
-                // Without the clock, the millisecond sleep below.
-                Err(_) => Some(at),
-            },
+            (Some(at), Some(clock)) => {
+                match clock.ring_at(at.checked_sub(WAKE_AHEAD).unwrap_or(at), now) {
+                    Ok(()) => None,
+                    // Without the clock, the millisecond sleep below.
+                    Err(_) => Some(at),
+                }
+            }
             (first, _) => first,
         }
         // Whole milliseconds, rounded down: mio would round up.
