@@ -7,12 +7,13 @@ use std::process::{Command, Output};
 use serde_json::Value;
 
 const C10K: &str = env!("CARGO_BIN_EXE_c10k");
-const PLOTS: [&str; 9] = [
+const PLOTS: [&str; 10] = [
+    "efficiency-4c.svg",
     "throughput-64B.svg",
     "latency-p50.svg",
     "latency-p99.svg",
-    "efficiency-4c.svg",
     "latency-vs-rate.svg",
+    "latency-spectrum.svg",
     "p99-over-time.svg",
     "memory-per-connection.svg",
     "cpu-per-message.svg",
@@ -157,6 +158,12 @@ fn a_small_matrix_writes_results_csv_readme_and_plots_that_replot_identically() 
     assert!(readme.contains("500 msg/s, 4 conns"), "{readme}");
     assert!(readme.contains("## What limited each point"), "{readme}");
 
+    let shown: Vec<&str> = readme
+        .lines()
+        .filter_map(|line| line.strip_prefix("!["))
+        .filter_map(|line| line.split(']').next())
+        .collect();
+    assert_eq!(shown, PLOTS, "the README shows every plot, headline first");
     let drawn: Vec<String> = PLOTS.iter().map(|name| read(&dir, name)).collect();
     for (name, svg) in PLOTS.iter().zip(&drawn) {
         assert!(
@@ -165,8 +172,27 @@ fn a_small_matrix_writes_results_csv_readme_and_plots_that_replot_identically() 
         );
         std::fs::remove_file(dir.join(name)).unwrap();
     }
+    // Bars name their models; a bounded model keeps its row and says why it has no bar.
+    let memory = &drawn[PLOTS
+        .iter()
+        .position(|p| *p == "memory-per-connection.svg")
+        .unwrap()];
+    assert!(
+        memory.contains("\nblocking\n") && memory.contains("not measured: served 1 of 8"),
+        "{memory}"
+    );
+    // blocking's 8-connection point served one: drawn faded, and the caption says why.
+    let p99 = &drawn[PLOTS.iter().position(|p| *p == "latency-p99.svg").unwrap()];
+    assert!(p99.contains("Faded markers, not joined ("), "{p99}");
+    let report = read(&dir, "report.html");
+    std::fs::remove_file(dir.join("report.html")).unwrap();
     let output = c10k(&["plot", out]);
     assert!(output.status.success(), "{output:?}");
+    assert_eq!(
+        read(&dir, "report.html"),
+        report,
+        "report.html redrawn differs"
+    );
     for (name, svg) in PLOTS.iter().zip(&drawn) {
         assert_eq!(
             &read(&dir, name),

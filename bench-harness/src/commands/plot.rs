@@ -1,4 +1,4 @@
-//! `c10k plot DIR`: redraws a results folder's views (plots, CSV, README)
+//! `c10k plot DIR`: redraws a results folder's views (plots, report.html, CSV, README)
 //! from its `results.json` alone.
 
 use std::process::ExitCode;

@@ -1,12 +1,16 @@
 //! What a results folder holds, and the views drawn from its data:
 //! `results.json` (the record, [`crate::bench::results`]), `results.csv`,
-//! the SVG plots and `README.md`. Views read the record and nothing else,
-//! so `c10k plot DIR` redraws them all from `results.json` alone.
+//! the SVG plots, `report.html` and `README.md`. Views read the record and
+//! nothing else, so `c10k plot DIR` redraws them all from `results.json`
+//! alone. The plots and the report draw the same [`charts`].
 
+mod charts;
 mod csv;
 mod numbers;
+mod palette;
 mod plots;
 mod readme;
+mod report;
 
 use std::path::{Path, PathBuf};
 
@@ -25,13 +29,22 @@ pub(crate) fn write(dir: &Path, results: &BenchResults) -> anyhow::Result<Vec<Pa
     draw(dir, results)
 }
 
-/// Writes every view of `results` (CSV, plots, README) into `dir`; returns the plots.
+/// Writes every view of `results` (CSV, plots, report.html, README) into
+/// `dir`; returns the plots and the report.
 pub(crate) fn draw(dir: &Path, results: &BenchResults) -> anyhow::Result<Vec<PathBuf>> {
     std::fs::write(dir.join("results.csv"), csv::table(results)?)?;
-    let plots = plots::render(dir, results)?;
-    std::fs::write(dir.join("README.md"), readme::readme(results, &plots))?;
-    Ok(plots)
+    let charts = charts::charts(results);
+    let styles = palette::styles(results);
+    let mut written = plots::render(dir, results, &charts, &styles)?;
+    std::fs::write(dir.join("README.md"), readme::readme(results, &written))?;
+    let report = dir.join(REPORT);
+    std::fs::write(&report, report::report(results, &charts, &styles))?;
+    written.push(report);
+    Ok(written)
 }
+
+/// The interactive report's file name in a results folder.
+pub(crate) const REPORT: &str = "report.html";
 
 /// Reads `dir/results.json`; a folder without one is bad input.
 pub(crate) fn read(dir: &Path) -> anyhow::Result<BenchResults> {

@@ -24,3 +24,30 @@ pub(crate) fn short_number(value: f64) -> String {
         format!("{value:.2}")
     }
 }
+
+/// A spectrum position 1/(1-p) as its percentile, with as many decimals as
+/// it needs: 10 as `90%`, 1000 as `99.9%`, 200 as `99.5%`.
+pub(crate) fn percentile_label(position: f64) -> String {
+    let percent = 100.0 * (1.0 - 1.0 / position.max(1.0));
+    let decimals = (position.log10().ceil() as i32 - 2).max(0) as usize;
+    format!("{percent:.decimals$}%")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn spectrum_positions_read_as_percentiles_with_the_decimals_they_need() {
+        let labels: Vec<String> = [1.0, 2.0, 10.0, 20.0, 100.0, 200.0, 1e3, 1e4, 1e5]
+            .into_iter()
+            .map(percentile_label)
+            .collect();
+        assert_eq!(
+            labels,
+            [
+                "0%", "50%", "90%", "95%", "99%", "99.5%", "99.9%", "99.99%", "99.999%"
+            ]
+        );
+    }
+}

@@ -7,6 +7,8 @@
 use std::fmt::Write as _;
 use std::path::PathBuf;
 
+use serde::Serialize;
+
 use super::numbers::{seconds_text, short_number};
 use crate::bench::results::{self, BenchResults, LimitedBy, Loop, Outcome, Point, Spread};
 
@@ -43,6 +45,12 @@ pub(crate) fn readme(results: &BenchResults, plots: &[PathBuf]) -> String {
     out.push_str(&bounded(results));
     out.push_str(&verdicts(results));
     out.push_str("## Plots\n\n");
+    out.push_str(
+        "The same charts with hover values, models that switch on and off, and every \
+         point's detail: [`report.html`](report.html) (one self-contained file; download \
+         it and open it in a browser, GitHub shows HTML as source). Each plot's caption \
+         says which values are about the server and which are not.\n\n",
+    );
     for plot in plots {
         if let Some(name) = plot.file_name().and_then(|n| n.to_str()) {
             let _ = writeln!(out, "![{name}]({name})\n");
@@ -52,8 +60,19 @@ pub(crate) fn readme(results: &BenchResults, plots: &[PathBuf]) -> String {
     out
 }
 
-/// The command's setting: revision, machine, limits, plan, pinning.
+/// The command's setting, as a Markdown list.
 fn setting(results: &BenchResults) -> String {
+    let mut out = String::new();
+    for line in setting_lines(results) {
+        let _ = writeln!(out, "- {line}");
+    }
+    out.push('\n');
+    out
+}
+
+/// The command's setting: revision, machine, limits, plan, pinning; one
+/// Markdown line each.
+pub(crate) fn setting_lines(results: &BenchResults) -> Vec<String> {
     let (m, l, p) = (&results.machine, &results.limits, &results.plan);
     let pinning = if p.pinned() {
         format!(
@@ -65,34 +84,36 @@ fn setting(results: &BenchResults) -> String {
     } else {
         "unpinned".to_string()
     };
-    let mut out = String::new();
-    let _ = writeln!(
-        out,
-        "- revision `{}`, c10k {}, {}\n- CPU: {} ({} cores), kernel {}\n- limits: open files {}, somaxconn {}, local ports {}, vm.max_map_count {}\n- plan: fixed rates {:?} msg/s over {:?} connections; closed loop at {:?} connections with {:?}-byte messages; open loop at {:?} msg/s over {} connections; {} s measured after {} s warm-up per point, {} s idle hold at the largest point, connect timeout {} s, {} repetition(s) in ABBA order, {} s machine warm-up; {pinning}\n- regenerate the plots and this README from `results.json` alone: `c10k plot <this folder>`\n",
-        results.git_revision,
-        results.c10k_version,
-        m.rustc,
-        m.cpu,
-        m.cores,
-        m.kernel,
-        l.open_files,
-        l.somaxconn.map_or("?".into(), |v| v.to_string()),
-        l.local_port_range.clone().unwrap_or_default(),
-        l.max_map_count.map_or("?".into(), |v| v.to_string()),
-        p.efficiency_rates,
-        p.efficiency_conns,
-        p.conns,
-        p.sizes,
-        p.rates,
-        p.rate_conns,
-        p.duration_s,
-        p.warmup_s,
-        p.hold_s,
-        p.connect_timeout_s,
-        p.repeat,
-        p.machine_warmup_s,
-    );
-    out
+    vec![
+        format!(
+            "revision `{}`, c10k {}, {}",
+            results.git_revision, results.c10k_version, m.rustc
+        ),
+        format!("CPU: {} ({} cores), kernel {}", m.cpu, m.cores, m.kernel),
+        format!(
+            "limits: open files {}, somaxconn {}, local ports {}, vm.max_map_count {}",
+            l.open_files,
+            l.somaxconn.map_or("?".into(), |v| v.to_string()),
+            l.local_port_range.clone().unwrap_or_default(),
+            l.max_map_count.map_or("?".into(), |v| v.to_string()),
+        ),
+        format!(
+            "plan: fixed rates {:?} msg/s over {:?} connections; closed loop at {:?} connections with {:?}-byte messages; open loop at {:?} msg/s over {} connections; {} s measured after {} s warm-up per point, {} s idle hold at the largest point, connect timeout {} s, {} repetition(s) in ABBA order, {} s machine warm-up; {pinning}",
+            p.efficiency_rates,
+            p.efficiency_conns,
+            p.conns,
+            p.sizes,
+            p.rates,
+            p.rate_conns,
+            p.duration_s,
+            p.warmup_s,
+            p.hold_s,
+            p.connect_timeout_s,
+            p.repeat,
+            p.machine_warmup_s,
+        ),
+        "regenerate the plots, report.html and this README from `results.json` alone: `c10k plot <this folder>`".into(),
+    ]
 }
 
 /// The headline: server CPU per message and latency at fixed offered rates.
@@ -257,41 +278,95 @@ fn ranking(results: &BenchResults, rate: f64, conns: usize) -> String {
     }
 }
 
-/// The per-model closed-loop and memory table.
+/// The per-model closed-loop and memory table, as Markdown.
 fn summary_table(results: &BenchResults) -> String {
-    let largest = results.plan.conns.iter().copied().max().unwrap_or(0);
-    let mut out = String::new();
-    let _ = writeln!(
-        out,
-        "| model | own code lines | shared code lines | peak msg/s (at conns) | p99 echo at {rc} conns | server CPU us/msg at {rc} | user RSS per conn (slope) | user RSS per idle conn at {largest} | kernel memory per conn at {largest} | time to {largest} handshaken | served at {largest} |",
-        rc = results.reference_conns()
-    );
-    out.push_str("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |\n");
-    for s in results.summaries() {
-        let cell = |v: Option<f64>, unit: &str| {
-            v.map_or("-".to_string(), |v| format!("{}{unit}", short_number(v)))
-        };
-        let _ = writeln!(
-            out,
-            "| `{}` | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} |",
-            s.model,
-            s.code_lines.map_or("-".into(), |n| n.to_string()),
-            s.shared_lines.map_or("-".into(), |n| n.to_string()),
-            s.peak_msgs_per_s.map_or("-".into(), |(rate, conns)| {
-                let mark = if s.peak_involves_load { LOAD_MARK } else { "" };
-                format!("{}{mark}", peak_cell(results, &s.model, rate, conns))
-            }),
-            cell(s.p99_us_at_rate_conns.map(|us| us / 1000.0), " ms"),
-            cell(s.cpu_us_per_message, ""),
-            cell(s.bytes_per_connection, " B"),
-            cell(s.idle_bytes_per_connection, " B"),
-            cell(s.kernel_bytes_per_connection, " B"),
-            s.time_to_largest_s.map_or("-".into(), seconds_text),
-            s.largest_served
-                .map_or("-".into(), |(served, of)| format!("{served} of {of}")),
-        );
+    let table = summary(results);
+    let mut out = format!("| {} |\n| --- |", table.columns.join(" | "));
+    out.push_str(&" ---: |".repeat(table.columns.len() - 1));
+    out.push('\n');
+    for row in &table.rows {
+        let cells: Vec<&str> = row[1..].iter().map(|c| c.text.as_str()).collect();
+        let _ = writeln!(out, "| `{}` | {} |", row[0].text, cells.join(" | "));
     }
     out
+}
+
+/// A table cell: what it shows, and the number it sorts by.
+#[derive(Debug, Clone, Serialize)]
+pub(crate) struct Cell {
+    pub(crate) text: String,
+    pub(crate) sort: Option<f64>,
+}
+
+/// A table for people: column heads and rows of cells.
+#[derive(Debug, Clone, Serialize)]
+pub(crate) struct Table {
+    pub(crate) columns: Vec<String>,
+    pub(crate) rows: Vec<Vec<Cell>>,
+}
+
+/// The per-model closed-loop and memory figures, for the README and report.html.
+pub(crate) fn summary(results: &BenchResults) -> Table {
+    let largest = results.plan.conns.iter().copied().max().unwrap_or(0);
+    let rc = results.reference_conns();
+    let columns = vec![
+        "model".to_string(),
+        "own code lines".into(),
+        "shared code lines".into(),
+        "peak msg/s (at conns)".into(),
+        format!("p99 echo at {rc} conns"),
+        format!("server CPU us/msg at {rc}"),
+        "user RSS per conn (slope)".into(),
+        format!("user RSS per idle conn at {largest}"),
+        format!("kernel memory per conn at {largest}"),
+        format!("time to {largest} handshaken"),
+        format!("served at {largest}"),
+    ];
+    let figure = |v: Option<f64>, unit: &str| Cell {
+        text: v.map_or("-".to_string(), |v| format!("{}{unit}", short_number(v))),
+        sort: v,
+    };
+    let count = |n: Option<usize>| Cell {
+        text: n.map_or("-".into(), |n| n.to_string()),
+        sort: n.map(|n| n as f64),
+    };
+    let rows = results
+        .summaries()
+        .into_iter()
+        .map(|s| {
+            vec![
+                Cell {
+                    text: s.model.clone(),
+                    sort: None,
+                },
+                count(s.code_lines),
+                count(s.shared_lines),
+                Cell {
+                    text: s.peak_msgs_per_s.map_or("-".into(), |(rate, conns)| {
+                        let mark = if s.peak_involves_load { LOAD_MARK } else { "" };
+                        format!("{}{mark}", peak_cell(results, &s.model, rate, conns))
+                    }),
+                    sort: s.peak_msgs_per_s.map(|(rate, _)| rate),
+                },
+                figure(s.p99_us_at_rate_conns.map(|us| us / 1000.0), " ms"),
+                figure(s.cpu_us_per_message, ""),
+                figure(s.bytes_per_connection, " B"),
+                figure(s.idle_bytes_per_connection, " B"),
+                figure(s.kernel_bytes_per_connection, " B"),
+                Cell {
+                    text: s.time_to_largest_s.map_or("-".into(), seconds_text),
+                    sort: s.time_to_largest_s,
+                },
+                Cell {
+                    text: s
+                        .largest_served
+                        .map_or("-".into(), |(served, of)| format!("{served} of {of}")),
+                    sort: s.largest_served.map(|(served, _)| served as f64),
+                },
+            ]
+        })
+        .collect();
+    Table { columns, rows }
 }
 
 /// The peak throughput, with its range over repetitions when there are several.

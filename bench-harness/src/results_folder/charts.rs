@@ -1,0 +1,681 @@
+//! What each plot of a run shows, computed once from its results and drawn
+//! twice: as SVG for readers on GitHub ([`super::plots`]) and interactive in
+//! `report.html` ([`super::report`]). A chart holds data, not drawing.
+//!
+//! Every value a line passes through is the median over repetitions, with
+//! the smallest and largest beside it for the band. Each value also carries
+//! its state, so that neither view can draw a figure about the load
+//! generator, or about a model that served only some of its connections, as
+//! ordinary data: see [`State`].
+
+use serde::Serialize;
+
+use super::numbers::short_number;
+use crate::bench::results::{self, BenchResults, Loop, Outcome, Point, Spread};
+use load::report::EncodedHistograms;
+
+/// One plot.
+#[derive(Debug, Clone, Serialize)]
+pub(crate) struct Chart {
+    /// The SVG's file name; also the chart's id in report.html.
+    pub(crate) file: String,
+    pub(crate) title: String,
+    pub(crate) x: Axis,
+    pub(crate) y: Axis,
+    pub(crate) body: Body,
+    /// What the marks mean, one sentence per line, under the plot.
+    pub(crate) caption: Vec<String>,
+    /// Draw a marker on every n-th value of a line (and its last): lines
+    /// with many values (the spectrum) would drown in markers.
+    pub(crate) marker_every: usize,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub(crate) struct Axis {
+    pub(crate) label: String,
+    pub(crate) log: bool,
+    /// Values are 1/(1-p) and ticks read as percentiles (the spectrum's x).
+    pub(crate) percentile: bool,
+    /// Only whole values mean something (seconds of a window): no ticks between.
+    pub(crate) whole: bool,
+}
+
+impl Axis {
+    fn linear(label: impl Into<String>) -> Axis {
+        Axis {
+            label: label.into(),
+            log: false,
+            percentile: false,
+            whole: false,
+        }
+    }
+
+    fn log(label: impl Into<String>) -> Axis {
+        Axis {
+            log: true,
+            ..Axis::linear(label)
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize)]
+#[serde(tag = "kind", rename_all = "lowercase")]
+pub(crate) enum Body {
+    /// One line per model.
+    Lines { series: Vec<Series> },
+    /// One horizontal bar per model, every model of the run listed.
+    Bars { bars: Vec<Bar> },
+}
+
+/// One model's line.
+#[derive(Debug, Clone, Serialize)]
+pub(crate) struct Series {
+    /// The model's place in `results.models` (its name and style).
+    pub(crate) model: usize,
+    pub(crate) dots: Vec<Dot>,
+}
+
+/// One value of a line.
+#[derive(Debug, Clone, Serialize)]
+pub(crate) struct Dot {
+    pub(crate) x: f64,
+    /// The median over repetitions.
+    pub(crate) y: f64,
+    pub(crate) min: f64,
+    pub(crate) max: f64,
+    pub(crate) state: State,
+    /// The matrix point behind the value (its place in the point list), if one is.
+    pub(crate) point: Option<usize>,
+}
+
+/// What a value says about the server.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub(crate) enum State {
+    /// Every connection served, and the load generator had room to spare:
+    /// a figure about the server.
+    Server,
+    /// The load generator was as busy as the server, or behind its schedule:
+    /// the value bounds the server, it does not measure it.
+    LoadBound,
+    /// Not every connection was served (a bounded model): the value
+    /// describes only the connections that were.
+    Partial,
+}
+
+impl State {
+    /// The state of a value from these repetitions: the worst of them.
+    pub(crate) fn of(group: &[&Point]) -> State {
+        if group
+            .iter()
+            .any(|p| p.outcome != Outcome::Ok || !results::fully_served(p))
+        {
+            State::Partial
+        } else if group
+            .iter()
+            .any(|p| p.limited_by.is_some_and(|v| v.involves_load()))
+        {
+            State::LoadBound
+        } else {
+            State::Server
+        }
+    }
+}
+
+/// One model's bar; no value means no bar, and `note` says why.
+#[derive(Debug, Clone, Serialize)]
+pub(crate) struct Bar {
+    pub(crate) model: usize,
+    pub(crate) value: Option<f64>,
+    pub(crate) note: String,
+}
+
+/// A matrix point: which repetitions a value gathers.
+#[derive(Clone, Copy)]
+struct At {
+    x: f64,
+    mode: Loop,
+    connections: usize,
+    size: usize,
+    rate: Option<f64>,
+}
+
+/// Every chart of `results`, in the order the README shows them.
+pub(crate) fn charts(results: &BenchResults) -> Vec<Chart> {
+    let mut charts = Vec::new();
+    // The headline first: what a message costs each server at fixed rates.
+    for &conns in &results.plan.efficiency_conns {
+        charts.push(efficiency(results, conns));
+    }
+    for &size in &results.plan.sizes {
+        charts.push(connection_series(results, size, Figure::Throughput));
+    }
+    let size = results.base_size();
+    charts.push(connection_series(results, size, Figure::P50));
+    charts.push(connection_series(results, size, Figure::P99));
+    if !results.plan.rates.is_empty() {
+        charts.push(knee(results));
+    }
+    if results.points.iter().any(|p| p.histograms.is_some()) {
+        charts.push(spectrum(results));
+    }
+    if results.points.iter().any(|p| {
+        p.load
+            .as_ref()
+            .is_some_and(|l| !l.p99_by_second_us.is_empty())
+    }) {
+        charts.push(over_time(results));
+    }
+    charts.extend(bar_charts(results));
+    charts
+}
+
+#[derive(Clone, Copy)]
+enum Figure {
+    Throughput,
+    P50,
+    P99,
+}
+
+impl Figure {
+    fn of(self, point: &Point) -> Option<f64> {
+        match self {
+            Figure::Throughput => results::msgs_per_s(point),
+            Figure::P50 => results::p50_us(point),
+            Figure::P99 => results::p99_us(point),
+        }
+    }
+}
+
+/// A closed-loop figure against connections (log x), one line per model.
+fn connection_series(results: &BenchResults, size: usize, figure: Figure) -> Chart {
+    let (file, title, y) = match figure {
+        Figure::Throughput => (
+            format!("throughput-{size}B.svg"),
+            format!("Closed-loop throughput, {size}-byte messages"),
+            Axis::linear("messages per second"),
+        ),
+        Figure::P50 => (
+            "latency-p50.svg".into(),
+            format!("Median echo latency, closed loop, {size}-byte messages"),
+            Axis::log("p50 latency (microseconds, log scale)"),
+        ),
+        Figure::P99 => (
+            "latency-p99.svg".into(),
+            format!("p99 echo latency, closed loop, {size}-byte messages"),
+            Axis::log("p99 latency (microseconds, log scale)"),
+        ),
+    };
+    let at: Vec<At> = results
+        .plan
+        .conns
+        .iter()
+        .map(|&connections| At {
+            x: connections as f64,
+            mode: Loop::Closed,
+            connections,
+            size,
+            rate: None,
+        })
+        .collect();
+    let series = lines(results, &at, |p| figure.of(p));
+    line_chart(
+        results,
+        file,
+        title,
+        Axis::log("connections (log scale)"),
+        y,
+        series,
+        vec![],
+    )
+}
+
+/// p99 latency against the rate the load actually offered (open loop):
+/// where the knee is.
+fn knee(results: &BenchResults) -> Chart {
+    let (connections, size) = (results.plan.rate_conns, results.base_size());
+    let at = open_loop(&results.plan.rates, connections, size);
+    let mut series = lines(results, &at, results::p99_us);
+    for line in &mut series {
+        let name = &results.models[line.model].name;
+        for dot in &mut line.dots {
+            let asked = at.iter().find(|a| a.x == dot.x);
+            let achieved = asked.and_then(|a| {
+                results.spread(
+                    name,
+                    a.mode,
+                    a.connections,
+                    a.size,
+                    a.rate,
+                    results::achieved_rate,
+                )
+            });
+            if let Some(achieved) = achieved {
+                dot.x = achieved.median.max(1.0);
+            }
+        }
+    }
+    line_chart(
+        results,
+        "latency-vs-rate.svg".into(),
+        format!(
+            "p99 latency against offered load, {connections} connections, corrected for coordinated omission"
+        ),
+        Axis::log("messages per second the load offered, as achieved (log scale)"),
+        Axis::log("p99 latency (microseconds, log scale)"),
+        series,
+        vec![
+            "A point whose load fell behind its schedule sits left of the rate it asked for."
+                .into(),
+        ],
+    )
+}
+
+/// Server CPU per message at the fixed offered rates, over `conns` connections.
+fn efficiency(results: &BenchResults, conns: usize) -> Chart {
+    let size = results.base_size();
+    let at = open_loop(&results.plan.efficiency_rates, conns, size);
+    let series = lines(results, &at, results::cpu_us_per_message);
+    line_chart(
+        results,
+        format!("efficiency-{conns}c.svg"),
+        format!("Server CPU per message at fixed offered rates, {conns} connections, {size} B"),
+        Axis::linear("offered messages per second"),
+        Axis::linear("server CPU microseconds per message (lower is better)"),
+        series,
+        vec![],
+    )
+}
+
+/// The point whose latency distribution the spectrum shows: the lowest
+/// fixed rate over the most connections (every unbounded model keeps up
+/// there, and the open loop's latency is corrected), else the first
+/// open-loop point, else the closed loop at the reference connections.
+pub(crate) fn spectrum_point(results: &BenchResults) -> (Loop, usize, Option<f64>) {
+    let plan = &results.plan;
+    let lowest = |rates: &[f64]| rates.iter().copied().min_by(f64::total_cmp);
+    match (
+        plan.efficiency_conns.iter().max(),
+        lowest(&plan.efficiency_rates),
+    ) {
+        (Some(&conns), Some(rate)) => (Loop::Open, conns, Some(rate)),
+        _ => match lowest(&plan.rates) {
+            Some(rate) => (Loop::Open, plan.rate_conns, Some(rate)),
+            None => (Loop::Closed, results.reference_conns(), None),
+        },
+    }
+}
+
+/// Spectrum positions: 1/(1-p) at ten steps per decade, up to 99.999%.
+const SPECTRUM_STEPS: u32 = 50;
+
+/// Echo latency by percentile at [`spectrum_point`], per model: the
+/// repetitions' histograms added exactly, with each percentile's range
+/// over the repetitions as the band.
+fn spectrum(results: &BenchResults) -> Chart {
+    let (mode, connections, rate) = spectrum_point(results);
+    let size = results.base_size();
+    let series = results
+        .models
+        .iter()
+        .enumerate()
+        .map(|(model, info)| {
+            let group = results.repetitions(&info.name, mode, connections, size, rate);
+            let state = State::of(&group);
+            let histograms: Vec<_> = group
+                .iter()
+                .filter_map(|p| EncodedHistograms::decode(&p.histograms.as_ref()?.echo).ok())
+                .filter(|h| !h.is_empty())
+                .collect();
+            let mut all = histograms.first().cloned();
+            if let Some(all) = &mut all {
+                for h in &histograms[1..] {
+                    // Histograms of one run share their bounds, so adding cannot fail.
+                    let _ = all.add(h);
+                }
+            }
+            let dots = all.map_or_else(Vec::new, |all| {
+                (0..=SPECTRUM_STEPS)
+                    .map(|step| 10f64.powf(f64::from(step) / 10.0))
+                    // Beyond one sample per position the percentile says nothing.
+                    .take_while(|&x| x <= all.len() as f64)
+                    .map(|x| {
+                        let quantile = 1.0 - 1.0 / x;
+                        let us = |h: &hdrhistogram::Histogram<u64>| {
+                            h.value_at_quantile(quantile) as f64 / 1e3
+                        };
+                        let each = Spread::of(histograms.iter().map(us).collect());
+                        Dot {
+                            x,
+                            y: us(&all),
+                            min: each.map_or(0.0, |s| s.min),
+                            max: each.map_or(0.0, |s| s.max),
+                            state,
+                            point: None,
+                        }
+                    })
+                    .collect()
+            });
+            Series { model, dots }
+        })
+        .collect();
+    let place = match rate {
+        Some(rate) => format!(
+            "{} msg/s over {connections} connections",
+            short_number(rate)
+        ),
+        None => format!("closed loop, {connections} connections"),
+    };
+    let mut chart = line_chart(
+        results,
+        "latency-spectrum.svg".into(),
+        format!("Echo latency by percentile, {place}, {size} B"),
+        Axis {
+            percentile: true,
+            ..Axis::log("percentile (spaced by 1/(1-p), so the tail gets room)")
+        },
+        Axis::log("echo latency (microseconds, log scale)"),
+        series,
+        vec!["Markers at 0%, 90%, 99%, 99.9%, ...: one per decade of 1/(1-p).".into()],
+    );
+    // The line is the histograms added, not a median of repetitions.
+    chart.caption[0] = format!(
+        "Solid lines: every repetition's echoes together{}, a figure about the server; the band runs from each percentile's smallest to its largest over the repetitions.",
+        if mode == Loop::Open {
+            ", corrected for coordinated omission"
+        } else {
+            ""
+        }
+    );
+    // One marker per decade of 1/(1-p).
+    chart.marker_every = 10;
+    chart
+}
+
+/// The corrected p99 of each second of the window at the largest
+/// closed-loop point, per model: stalls and drift show as spikes and slopes.
+fn over_time(results: &BenchResults) -> Chart {
+    let largest = results.plan.conns.iter().copied().max().unwrap_or(0);
+    let size = results.base_size();
+    let series = results
+        .models
+        .iter()
+        .enumerate()
+        .map(|(model, info)| {
+            let group = results.repetitions(&info.name, Loop::Closed, largest, size, None);
+            let state = State::of(&group);
+            let seconds: Vec<&[f64]> = group
+                .iter()
+                .filter_map(|p| Some(p.load.as_ref()?.p99_by_second_us.as_slice()))
+                .collect();
+            let longest = seconds.iter().map(|s| s.len()).max().unwrap_or(0);
+            let dots = (0..longest)
+                .filter_map(|second| {
+                    let values = seconds
+                        .iter()
+                        .filter_map(|s| s.get(second).copied())
+                        .filter(|&p99| p99 > 0.0)
+                        .collect();
+                    let spread = Spread::of(values)?;
+                    Some(Dot {
+                        x: second as f64 + 1.0,
+                        y: spread.median,
+                        min: spread.min,
+                        max: spread.max,
+                        state,
+                        point: None,
+                    })
+                })
+                .collect();
+            Series { model, dots }
+        })
+        .collect();
+    line_chart(
+        results,
+        "p99-over-time.svg".into(),
+        format!("p99 echo latency per second, {largest} connections, closed loop, {size} B"),
+        Axis {
+            whole: true,
+            ..Axis::linear("second of the measured window (the last includes the drain after it)")
+        },
+        Axis::log("p99 latency (microseconds, log scale)"),
+        series,
+        vec![],
+    )
+}
+
+/// The per-model bar charts.
+fn bar_charts(results: &BenchResults) -> Vec<Chart> {
+    let summaries = results.summaries();
+    let largest = results.plan.conns.iter().copied().max().unwrap_or(0);
+    let reference = results.reference_conns();
+    type Figure = fn(&results::ModelSummary) -> Option<f64>;
+    let specs: [(&str, String, &str, Figure); 3] = [
+        (
+            "memory-per-connection.svg",
+            format!("Server user-space memory per idle connection, {largest} connections"),
+            "bytes per connection (log scale)",
+            |s| s.idle_bytes_per_connection.or(s.bytes_per_connection),
+        ),
+        (
+            "cpu-per-message.svg",
+            format!("Server CPU per echoed message, closed loop, {reference} connections"),
+            "CPU microseconds per message (lower is better)",
+            |s| s.cpu_us_per_message,
+        ),
+        (
+            "time-to-largest.svg",
+            format!("Time to connect and handshake {largest} connections"),
+            "seconds (log scale)",
+            |s| s.time_to_largest_s,
+        ),
+    ];
+    specs
+        .into_iter()
+        .map(|(file, title, unit, figure)| {
+            let bars: Vec<Bar> = summaries
+                .iter()
+                .enumerate()
+                .map(|(model, summary)| {
+                    let value = figure(summary).filter(|v| v.is_finite() && *v > 0.0);
+                    let note = match (value, summary.largest_served) {
+                        (Some(v), _) => short_number(v),
+                        (None, Some((served, of))) if served < of => {
+                            format!("not measured: served {served} of {of} at once")
+                        }
+                        (None, _) => "not measured".into(),
+                    };
+                    Bar { model, value, note }
+                })
+                .collect();
+            let values: Vec<f64> = bars.iter().filter_map(|b| b.value).collect();
+            let span = values.iter().copied().fold(0.0, f64::max)
+                / values.iter().copied().fold(f64::INFINITY, f64::min);
+            // Only a figure spanning orders of magnitude needs a log axis.
+            let x = if span > 20.0 {
+                Axis::log(unit)
+            } else {
+                Axis::linear(unit.replace(" (log scale)", ""))
+            };
+            let mut caption = vec![format!(
+                "Medians over {} repetition(s).",
+                results.plan.repeat
+            )];
+            if bars.iter().any(|b| b.value.is_none()) {
+                caption.push(
+                    "A model without a bar did not serve every connection (bounded by design), so the figure was not measured."
+                        .into(),
+                );
+            }
+            Chart {
+                file: file.into(),
+                title,
+                x,
+                y: Axis::linear("model"),
+                body: Body::Bars { bars },
+                caption,
+                marker_every: 1,
+            }
+        })
+        .collect()
+}
+
+/// The open-loop points at `rates` over `connections`, placed at their rate.
+fn open_loop(rates: &[f64], connections: usize, size: usize) -> Vec<At> {
+    rates
+        .iter()
+        .map(|&rate| At {
+            x: rate,
+            mode: Loop::Open,
+            connections,
+            size,
+            rate: Some(rate),
+        })
+        .collect()
+}
+
+/// Each model's median `figure` at each of `at`, with its range and state.
+fn lines(results: &BenchResults, at: &[At], figure: impl Fn(&Point) -> Option<f64>) -> Vec<Series> {
+    results
+        .models
+        .iter()
+        .enumerate()
+        .map(|(model, info)| Series {
+            model,
+            dots: at
+                .iter()
+                .filter_map(|a| {
+                    let group =
+                        results.repetitions(&info.name, a.mode, a.connections, a.size, a.rate);
+                    let spread = Spread::of(group.iter().filter_map(|p| figure(p)).collect())?;
+                    let first = group.first().and_then(|first| {
+                        results.points.iter().position(|p| std::ptr::eq(p, *first))
+                    });
+                    Some(Dot {
+                        x: a.x,
+                        y: spread.median,
+                        min: spread.min,
+                        max: spread.max,
+                        state: State::of(&group),
+                        point: first,
+                    })
+                })
+                .collect(),
+        })
+        .collect()
+}
+
+/// A line chart, its caption saying what its marks mean and how many
+/// values are not about the server alone.
+fn line_chart(
+    results: &BenchResults,
+    file: String,
+    title: String,
+    x: Axis,
+    y: Axis,
+    series: Vec<Series>,
+    notes: Vec<String>,
+) -> Chart {
+    let count = |state: State| {
+        series
+            .iter()
+            .flat_map(|s| &s.dots)
+            .filter(|d| d.state == state)
+            .count()
+    };
+    let repeat = results.plan.repeat;
+    let spread = if repeat > 1 {
+        format!("medians of {repeat} repetitions, the band from the smallest to the largest")
+    } else {
+        "one repetition, so no spread was measured".to_string()
+    };
+    let server = count(State::Server);
+    let mut caption = vec![if server > 0 {
+        format!(
+            "Filled markers on solid lines ({}): figures about the server; {spread}.",
+            values(server)
+        )
+    } else {
+        format!("No value in this plot is about the server alone; {spread}.")
+    }];
+    let load_bound = count(State::LoadBound);
+    if load_bound > 0 {
+        caption.push(format!(
+            "Hollow markers, dashed lines ({}): the load generator was as busy as the server or behind its schedule, so the value bounds the server rather than measures it.",
+            values(load_bound)
+        ));
+    }
+    let partial = count(State::Partial);
+    if partial > 0 {
+        caption.push(format!(
+            "Faded markers, not joined ({}): not every connection was served (a bounded model), so the value describes only the connections that were.",
+            values(partial)
+        ));
+    }
+    caption.extend(notes);
+    Chart {
+        file,
+        title,
+        x,
+        y,
+        body: Body::Lines { series },
+        caption,
+        marker_every: 1,
+    }
+}
+
+fn values(n: usize) -> String {
+    if n == 1 {
+        "1 value".into()
+    } else {
+        format!("{n} values")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A closed-loop point at 4 connections, `ready` of them served.
+    fn point(outcome: &str, ready: usize, limited_by: &str) -> Point {
+        let json = serde_json::json!({
+            "model": "m", "loop": "closed", "connections": 4, "size": 64, "rate": null,
+            "repetition": 0, "outcome": outcome, "note": null, "histograms": null,
+            "server": null, "limited_by": limited_by,
+            "load": {
+                "connections_requested": 4, "connections_established": ready,
+                "connections_ready": ready, "measured_s": 1.0, "messages": 10,
+                "messages_per_s": 10.0, "megabytes_per_s": 0.0, "load_cpu_s": null,
+                "load_cpu_us_per_message": null, "latency": {}, "fairness": {},
+                "errors": serde_json::to_value(load::report::Errors::default()).unwrap()
+            }
+        });
+        serde_json::from_value(json).unwrap()
+    }
+
+    #[test]
+    fn a_value_is_as_bad_as_its_worst_repetition() {
+        let server = point("ok", 4, "server-bound");
+        let idle = point("ok", 4, "not-saturated");
+        let both = point("ok", 4, "both");
+        let load = point("ok", 4, "load-bound");
+        let short = point("partial", 1, "not-saturated");
+        assert_eq!(State::of(&[&server, &idle]), State::Server);
+        assert_eq!(State::of(&[&server, &both]), State::LoadBound);
+        assert_eq!(State::of(&[&load]), State::LoadBound);
+        // Not every connection served outweighs who was busy.
+        assert_eq!(State::of(&[&load, &short]), State::Partial);
+        assert_eq!(
+            State::of(&[&point("ok", 3, "server-bound")]),
+            State::Partial
+        );
+    }
+
+    #[test]
+    fn spectrum_positions_reach_99_999_percent_in_tenths_of_a_decade() {
+        let last = 10f64.powf(f64::from(SPECTRUM_STEPS) / 10.0);
+        assert!((1.0 - 1.0 / last - 0.99999).abs() < 1e-9);
+        assert_eq!(values(1), "1 value");
+        assert_eq!(values(3), "3 values");
+    }
+}
