@@ -88,6 +88,18 @@ pub(crate) struct Dot {
     pub(crate) point: Option<usize>,
 }
 
+impl Dot {
+    /// The values the y axis must hold for this one: its band, except for a
+    /// partial value, which has no band drawn and should not stretch the
+    /// axis that the complete values are read on.
+    pub(crate) fn extent(&self) -> [f64; 3] {
+        match self.state {
+            State::Partial => [self.y; 3],
+            _ => [self.min, self.max, self.y],
+        }
+    }
+}
+
 /// What a value says about the server.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "kebab-case")]

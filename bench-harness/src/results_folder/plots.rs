@@ -17,7 +17,7 @@ use plotters::coord::ranged1d::{AsRangedCoord, ValueFormatter};
 use plotters::prelude::*;
 use plotters::style::text_anchor::{HPos, Pos, VPos};
 
-use super::charts::{Axis, Bar, Body, Chart, Series, State};
+use super::charts::{Axis, Bar, Body, Chart, Dot, Series, State};
 use super::numbers::{percentile_label, short_number};
 use super::palette::ModelStyle;
 use crate::bench::results::BenchResults;
@@ -106,7 +106,7 @@ fn lines(canvas: &Canvas<'_, '_>, area: &Area<'_>, series: &[Series]) -> anyhow:
     let chart = canvas.chart;
     let dots = || series.iter().flat_map(|s| &s.dots);
     let (x_min, x_max) = bounds(dots().map(|d| d.x), chart.x.log);
-    let (y_min, y_max) = bounds(dots().flat_map(|d| [d.min, d.max, d.y]), chart.y.log);
+    let (y_min, y_max) = bounds(dots().flat_map(Dot::extent), chart.y.log);
     let (x, y) = (x_min..x_max, y_min..y_max);
     match (chart.x.log, chart.y.log) {
         (true, true) => draw_lines(canvas, area, series, x.log_scale(), y.log_scale()),

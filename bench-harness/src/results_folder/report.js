@@ -157,7 +157,9 @@
     const dots = series.flatMap((s) => s.dots);
     const plot = { left: MARGIN.left, right: W - MARGIN.right, top: MARGIN.top, bottom: H - MARGIN.bottom };
     const xs = scale(chart.x, bounds(dots.map((d) => d.x), chart.x.log), [plot.left, plot.right]);
-    const ys = scale(chart.y, bounds(dots.flatMap((d) => [d.min, d.max, d.y]), chart.y.log), [plot.bottom, plot.top]);
+    // As the SVG plots do: a partial value has no band, so only its median counts.
+    const extent = (d) => (d.state === "partial" ? [d.y] : [d.min, d.max, d.y]);
+    const ys = scale(chart.y, bounds(dots.flatMap(extent), chart.y.log), [plot.bottom, plot.top]);
     axes(root, chart, xs, ys, plot);
     svg("text", { transform: `translate(16,${(plot.top + plot.bottom) / 2}) rotate(-90)`, "text-anchor": "middle", "font-size": 12 }, root).textContent = chart.y.label;
     let marks = 0;
