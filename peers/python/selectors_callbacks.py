@@ -127,6 +127,14 @@ def sweep():
         elif stop.past_grace():
             close(conn, "completed")
         elif args.idle_timeout and now - st.moved >= args.idle_timeout:
+            # A socket is reported writable only once much of its send
+            # buffer is free, so a slow but steady reader may not wake us
+            # within the idle timeout: one more try tells whether the kernel
+            # takes any of the echo, and then the connection is not idle.
+            if st.pending:
+                write(conn, EVENT_WRITE)
+                if state.get(conn) is not st or st.moved >= now:
+                    continue
             close(conn, "completed")
 
 
