@@ -147,12 +147,40 @@ fn assert_drew(dom: &str, expected: &[String], models: usize, page: &Path) {
     assert_eq!(figures, wanted, "{}", page.display());
     let charts: Vec<&str> = dom.split("<svg class=\"chart\"").skip(1).collect();
     assert_eq!(charts.len(), expected.len(), "{}", page.display());
-    for (chart, name) in charts.iter().zip(expected) {
+    let data = page_data(dom);
+    let specs = data["charts"].as_array().unwrap();
+    for ((chart, name), spec) in charts.iter().zip(expected).zip(specs) {
         let chart = &chart[..chart.find("</svg>").unwrap()];
         let marks = chart.matches("class=\"mark\"").count();
-        assert!(marks > 0, "{}: {name} drew no marks", page.display());
         let counted: usize = attribute(chart, "", "data-marks").unwrap().parse().unwrap();
         assert_eq!(counted, marks, "{name}");
+        // A mark for what has a value; a chart where nothing has one (a
+        // tiny run's memory, say) still draws its axes and every model's row.
+        let has_values = spec["body"]["series"].as_array().is_some_and(|series| {
+            series
+                .iter()
+                .any(|s| !s["dots"].as_array().unwrap().is_empty())
+        }) || spec["body"]["bars"]
+            .as_array()
+            .is_some_and(|bars| bars.iter().any(|b| !b["value"].is_null()));
+        assert_eq!(
+            marks > 0,
+            has_values,
+            "{}: {name} drew {marks} marks",
+            page.display()
+        );
+        assert!(
+            chart.matches("<text").count() >= 3,
+            "{}: {name} is empty",
+            page.display()
+        );
+        if let Some(bars) = spec["body"]["bars"].as_array() {
+            for bar in bars {
+                let model = &data["models"][bar["model"].as_u64().unwrap() as usize]["name"];
+                let row = format!(">{}</text>", model.as_str().unwrap());
+                assert!(chart.contains(&row), "{name}: no row for {model}");
+            }
+        }
     }
     let table = &dom[dom.find("id=\"summary-table\"").unwrap()..];
     let table = &table[..table.find("</table>").unwrap()];
@@ -162,6 +190,14 @@ fn assert_drew(dom: &str, expected: &[String], models: usize, page: &Path) {
         "{}: a header and a row per model",
         page.display()
     );
+}
+
+/// The data a page carries, as its script reads it.
+fn page_data(page: &str) -> serde_json::Value {
+    const OPEN: &str = "<script type=\"application/json\" id=\"data\">";
+    let from = page.find(OPEN).unwrap() + OPEN.len();
+    let json = &page[from..from + page[from..].find("</script>").unwrap()];
+    serde_json::from_str(&json.replace("<\\/", "</")).unwrap()
 }
 
 /// What a page needs beyond itself: nothing.
