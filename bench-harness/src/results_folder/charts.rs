@@ -230,14 +230,13 @@ fn connection_series(results: &BenchResults, size: usize, figure: Figure) -> Cha
             rate: None,
         })
         .collect();
-    let series = lines(results, &at, |p| figure.of(p));
+    let series = lines(results, &at, |a, _| a.x, |p| figure.of(p));
     line_chart(
         results,
-        file,
-        title,
-        Axis::log("connections (log scale)"),
-        y,
+        (file, title),
+        (Axis::log("connections (log scale)"), y),
         series,
+        Summary::Medians,
         vec![],
     )
 }
@@ -247,35 +246,31 @@ fn connection_series(results: &BenchResults, size: usize, figure: Figure) -> Cha
 fn knee(results: &BenchResults) -> Chart {
     let (connections, size) = (results.plan.rate_conns, results.base_size());
     let at = open_loop(&results.plan.rates, connections, size);
-    let mut series = lines(results, &at, results::p99_us);
-    for line in &mut series {
-        let name = &results.models[line.model].name;
-        for dot in &mut line.dots {
-            let asked = at.iter().find(|a| a.x == dot.x);
-            let achieved = asked.and_then(|a| {
-                results.spread(
-                    name,
-                    a.mode,
-                    a.connections,
-                    a.size,
-                    a.rate,
-                    results::achieved_rate,
-                )
-            });
-            if let Some(achieved) = achieved {
-                dot.x = achieved.median.max(1.0);
-            }
-        }
-    }
+    // Placed at the rate the load achieved: one that fell behind sits left.
+    let achieved = |a: &At, group: &[&Point]| {
+        Spread::of(
+            group
+                .iter()
+                .filter_map(|p| results::achieved_rate(p))
+                .collect(),
+        )
+        .map_or(a.x, |s| s.median.max(1.0))
+    };
+    let series = lines(results, &at, achieved, results::p99_us);
     line_chart(
         results,
-        "latency-vs-rate.svg".into(),
-        format!(
-            "p99 latency against offered load, {connections} connections, corrected for coordinated omission"
+        (
+            "latency-vs-rate.svg".into(),
+            format!(
+                "p99 latency against offered load, {connections} connections, corrected for coordinated omission"
+            ),
         ),
-        Axis::log("messages per second the load offered, as achieved (log scale)"),
-        Axis::log("p99 latency (microseconds, log scale)"),
+        (
+            Axis::log("messages per second the load offered, as achieved (log scale)"),
+            Axis::log("p99 latency (microseconds, log scale)"),
+        ),
         series,
+        Summary::Medians,
         vec![
             "A point whose load fell behind its schedule sits left of the rate it asked for."
                 .into(),
@@ -287,14 +282,19 @@ fn knee(results: &BenchResults) -> Chart {
 fn efficiency(results: &BenchResults, conns: usize) -> Chart {
     let size = results.base_size();
     let at = open_loop(&results.plan.efficiency_rates, conns, size);
-    let series = lines(results, &at, results::cpu_us_per_message);
+    let series = lines(results, &at, |a, _| a.x, results::cpu_us_per_message);
     line_chart(
         results,
-        format!("efficiency-{conns}c.svg"),
-        format!("Server CPU per message at fixed offered rates, {conns} connections, {size} B"),
-        Axis::linear("offered messages per second"),
-        Axis::linear("server CPU microseconds per message (lower is better)"),
+        (
+            format!("efficiency-{conns}c.svg"),
+            format!("Server CPU per message at fixed offered rates, {conns} connections, {size} B"),
+        ),
+        (
+            Axis::linear("offered messages per second"),
+            Axis::linear("server CPU microseconds per message (lower is better)"),
+        ),
         series,
+        Summary::Medians,
         vec![],
     )
 }
@@ -380,24 +380,22 @@ fn spectrum(results: &BenchResults) -> Chart {
     };
     let mut chart = line_chart(
         results,
-        "latency-spectrum.svg".into(),
-        format!("Echo latency by percentile, {place}, {size} B"),
-        Axis {
-            percentile: true,
-            ..Axis::log("percentile (spaced by 1/(1-p), so the tail gets room)")
-        },
-        Axis::log("echo latency (microseconds, log scale)"),
+        (
+            "latency-spectrum.svg".into(),
+            format!("Echo latency by percentile, {place}, {size} B"),
+        ),
+        (
+            Axis {
+                percentile: true,
+                ..Axis::log("percentile (spaced by 1/(1-p), so the tail gets room)")
+            },
+            Axis::log("echo latency (microseconds, log scale)"),
+        ),
         series,
+        Summary::Added {
+            corrected: mode == Loop::Open,
+        },
         vec!["Markers at 0%, 90%, 99%, 99.9%, ...: one per decade of 1/(1-p).".into()],
-    );
-    // The line is the histograms added, not a median of repetitions.
-    chart.caption[0] = format!(
-        "Solid lines: every repetition's echoes together{}, a figure about the server; the band runs from each percentile's smallest to its largest over the repetitions.",
-        if mode == Loop::Open {
-            ", corrected for coordinated omission"
-        } else {
-            ""
-        }
     );
     // One marker per decade of 1/(1-p).
     chart.marker_every = 10;
@@ -444,14 +442,21 @@ fn over_time(results: &BenchResults) -> Chart {
         .collect();
     line_chart(
         results,
-        "p99-over-time.svg".into(),
-        format!("p99 echo latency per second, {largest} connections, closed loop, {size} B"),
-        Axis {
-            whole: true,
-            ..Axis::linear("second of the measured window (the last includes the drain after it)")
-        },
-        Axis::log("p99 latency (microseconds, log scale)"),
+        (
+            "p99-over-time.svg".into(),
+            format!("p99 echo latency per second, {largest} connections, closed loop, {size} B"),
+        ),
+        (
+            Axis {
+                whole: true,
+                ..Axis::linear(
+                    "second of the measured window (the last includes the drain after it)",
+                )
+            },
+            Axis::log("p99 latency (microseconds, log scale)"),
+        ),
         series,
+        Summary::Medians,
         vec![],
     )
 }
@@ -546,8 +551,14 @@ fn open_loop(rates: &[f64], connections: usize, size: usize) -> Vec<At> {
         .collect()
 }
 
-/// Each model's median `figure` at each of `at`, with its range and state.
-fn lines(results: &BenchResults, at: &[At], figure: impl Fn(&Point) -> Option<f64>) -> Vec<Series> {
+/// Each model's median `figure` at each of `at`, with its range and state,
+/// placed on the x axis by `place` (the point's own x, or what it achieved).
+fn lines(
+    results: &BenchResults,
+    at: &[At],
+    place: impl Fn(&At, &[&Point]) -> f64,
+    figure: impl Fn(&Point) -> Option<f64>,
+) -> Vec<Series> {
     results
         .models
         .iter()
@@ -564,7 +575,7 @@ fn lines(results: &BenchResults, at: &[At], figure: impl Fn(&Point) -> Option<f6
                         results.points.iter().position(|p| std::ptr::eq(p, *first))
                     });
                     Some(Dot {
-                        x: a.x,
+                        x: place(a, &group),
                         y: spread.median,
                         min: spread.min,
                         max: spread.max,
@@ -577,15 +588,22 @@ fn lines(results: &BenchResults, at: &[At], figure: impl Fn(&Point) -> Option<f6
         .collect()
 }
 
+/// How a line's values were made from the repetitions, in the caption's words.
+enum Summary {
+    /// The median of the repetitions' values, the band their range.
+    Medians,
+    /// The repetitions' histograms added, the band each percentile's range.
+    Added { corrected: bool },
+}
+
 /// A line chart, its caption saying what its marks mean and how many
 /// values are not about the server alone.
 fn line_chart(
     results: &BenchResults,
-    file: String,
-    title: String,
-    x: Axis,
-    y: Axis,
+    (file, title): (String, String),
+    (x, y): (Axis, Axis),
     series: Vec<Series>,
+    summary: Summary,
     notes: Vec<String>,
 ) -> Chart {
     let count = |state: State| {
@@ -602,13 +620,22 @@ fn line_chart(
         "one repetition, so no spread was measured".to_string()
     };
     let server = count(State::Server);
-    let mut caption = vec![if server > 0 {
-        format!(
+    let mut caption = vec![match summary {
+        Summary::Added { corrected } => format!(
+            "Solid lines: every repetition's echoes together{}, a figure about the server; the band runs from each percentile's smallest to its largest over the repetitions.",
+            if corrected {
+                ", corrected for coordinated omission"
+            } else {
+                ""
+            }
+        ),
+        Summary::Medians if server > 0 => format!(
             "Filled markers on solid lines ({}): figures about the server; {spread}.",
             values(server)
-        )
-    } else {
-        format!("No value in this plot is about the server alone; {spread}.")
+        ),
+        Summary::Medians => {
+            format!("No value in this plot is about the server alone; {spread}.")
+        }
     }];
     let load_bound = count(State::LoadBound);
     if load_bound > 0 {

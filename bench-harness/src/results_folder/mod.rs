@@ -38,7 +38,7 @@ pub(crate) fn draw(dir: &Path, results: &BenchResults) -> anyhow::Result<Vec<Pat
     let mut written = plots::render(dir, results, &charts, &styles)?;
     std::fs::write(dir.join("README.md"), readme::readme(results, &written))?;
     let report = dir.join(REPORT);
-    std::fs::write(&report, report::report(results, &charts, &styles))?;
+    std::fs::write(&report, report::report(results, &charts, &styles)?)?;
     written.push(report);
     Ok(written)
 }

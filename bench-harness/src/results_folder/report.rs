@@ -133,7 +133,11 @@ impl<'a> PointDigest<'a> {
 }
 
 /// The page for `results`, drawn from `charts`.
-pub(crate) fn report(results: &BenchResults, charts: &[Chart], styles: &[ModelStyle]) -> String {
+pub(crate) fn report(
+    results: &BenchResults,
+    charts: &[Chart],
+    styles: &[ModelStyle],
+) -> anyhow::Result<String> {
     let title = format!("c10k bench, {}", results.date);
     let data = Data {
         title: title.clone(),
@@ -155,14 +159,14 @@ pub(crate) fn report(results: &BenchResults, charts: &[Chart], styles: &[ModelSt
         charts,
         points: results.points.iter().map(PointDigest::of).collect(),
     };
-    let json = serde_json::to_string(&data).unwrap_or_else(|_| "null".into());
-    TEMPLATE
+    let json = serde_json::to_string(&data)?;
+    Ok(TEMPLATE
         .replace("{{title}}", &escape_html(&title))
         .replace("{{style}}", STYLE)
         .replace("{{script}}", SCRIPT)
         // Last, so nothing in the data is taken for a placeholder. Inside
         // <script>, only "</" can end the element early.
-        .replace("{{data}}", &json.replace("</", "<\\/"))
+        .replace("{{data}}", &json.replace("</", "<\\/")))
 }
 
 fn escape_html(text: &str) -> String {
