@@ -40,7 +40,9 @@ namespaces=()
 pids=()
 
 cleanup() {
-    # The server would take its grace period; an interrupted run does not wait.
+    # The server would take its grace period; an interrupted run does not
+    # wait. Bash's "Killed" notices for these would only bury the reason.
+    exec 2>/dev/null
     for pid in "${pids[@]}"; do kill -KILL "$pid" 2>/dev/null || true; done
     for ns in "${namespaces[@]}"; do ip netns delete "$ns" 2>/dev/null || true; done
 }
@@ -152,13 +154,14 @@ busy() {
 # are merged and checked.
 round() {
     local dir=$out/$1 k pid=() name=()
-    mkdir -p "$dir/agents" "$dir/single"
+    mkdir -p "$dir/agents"
     start=$(( $(date +%s) + ${DELAY:-3} ))
     for k in $(seq 0 $((n - 1))); do
         launch "$k" "$k/$n" "$threads" "$start" "$dir/agents/agent-$k"
         pid+=("$launched") name+=("$dir/agents/agent-$k")
     done
     if [ "$n" -gt 1 ] && [ "$beside" = 1 ]; then
+        mkdir -p "$dir/single"
         launch "$n" 0/1 $((n * threads)) "$start" "$dir/single/agent-0"
         pid+=("$launched") name+=("$dir/single/agent-0")
     fi
@@ -172,7 +175,7 @@ round() {
         read -r _ single_busy < <(busy "$dir/single/merged.json")
         echo "netns-load: $1: the server used ${server_busy}% of a core in the window, the $n agents ${agents_busy}%, the one beside them ${single_busy}%"
     else
-        echo "netns-load: $1: the server used ${server_busy}% of a core in the window, the $n agents ${agents_busy}%"
+        echo "netns-load: $1: the server used ${server_busy}% of a core in the window, the agent$([ "$n" -eq 1 ] || echo "s ($n)") ${agents_busy}%"
     fi
 }
 
@@ -223,4 +226,4 @@ cat "$out/round-$rounds/agents/report.txt"
 kill -TERM "$server" && wait "$server" || true
 compared=""
 [ ! -s "$out/percentiles.txt" ] || compared=", echo p50 and p99 within 10% of one agent's beside them"
-echo "netns-load: $n agents, $rounds rounds, messages merged exactly, every window within 50 ms of the start$compared ($out)"
+echo "netns-load: $n agent(s), $rounds round(s), messages merged exactly, every window within 50 ms of the start$compared ($out)"
