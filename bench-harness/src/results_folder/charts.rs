@@ -290,7 +290,8 @@ fn efficiency(results: &BenchResults, conns: usize) -> Chart {
             format!("Server CPU per message at fixed offered rates, {conns} connections, {size} B"),
         ),
         (
-            Axis::linear("offered messages per second"),
+            // Log, as the rates are planned: a few multiples apart, none near 0.
+            Axis::log("offered messages per second (log scale)"),
             Axis::linear("server CPU microseconds per message (lower is better)"),
         ),
         series,

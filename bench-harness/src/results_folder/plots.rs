@@ -367,8 +367,36 @@ fn bounds(values: impl Iterator<Item = f64>, log: bool) -> (f64, f64) {
         return (1.0, 10.0);
     }
     if log {
-        (low / 1.5, high * 1.5)
+        let (low, high) = (low / 1.5, high * 1.5);
+        // plotters ticks a log axis from its first power of ten: a range
+        // within one decade (20k and 50k msg/s) would have no tick at all.
+        let decade = 10f64.powf(high.log10().floor());
+        (if decade < low { decade } else { low }, high)
     } else {
         (0.0, high * 1.1 + f64::MIN_POSITIVE)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::bounds;
+
+    #[test]
+    fn a_log_axis_within_one_decade_reaches_down_to_its_power_of_ten() {
+        // Without a power of ten inside, plotters would draw no x tick.
+        let (low, high) = bounds([20_000.0, 50_000.0].into_iter(), true);
+        assert_eq!(low, 10_000.0);
+        assert_eq!(high, 75_000.0);
+        // A range that already holds one keeps its margins.
+        assert_eq!(
+            bounds([150.0, 9_000.0].into_iter(), true),
+            (100.0, 13_500.0)
+        );
+        assert_eq!(
+            bounds([2_000.0, 100_000.0].into_iter(), true).0,
+            2_000.0 / 1.5
+        );
+        // Linear axes start at zero.
+        assert_eq!(bounds([20.0, 50.0].into_iter(), false).0, 0.0);
     }
 }
