@@ -384,6 +384,24 @@ fn agents_split_one_run_and_measure_the_same_window() {
     let log = load::report::IntervalLog::read(&std::fs::read(&merged_hlog).unwrap()).unwrap();
     let in_log: u64 = log.seconds.iter().map(|[with, _]| with.len()).sum();
     assert_eq!(in_log, echo_count);
+    // ... and printed, second by second from the common start: every echo
+    // once, the window's second first.
+    let series = stdout
+        .split_once("per second from ")
+        .map(|(_, series)| series)
+        .unwrap_or_else(|| panic!("no per-second series: {stdout}"));
+    let rows: Vec<Vec<&str>> = series
+        .lines()
+        .skip(2)
+        .map(|line| line.split_whitespace().collect())
+        .collect();
+    assert_eq!(rows.len(), log.seconds.len(), "{series}");
+    assert_eq!(rows[0][0], "0-1", "{series}");
+    let printed: u64 = rows
+        .iter()
+        .map(|row| row[row.len() - 4].parse::<u64>().unwrap())
+        .sum();
+    assert_eq!(printed, echo_count, "{series}");
 
     // Not one whole run: refused, one line each.
     let mut other_run: Value =

@@ -49,6 +49,7 @@ pub(crate) fn run(args: &MergeArgs) -> anyhow::Result<ExitCode> {
             "--hlog needs every agent's interval log beside its record (AGENT.hlog)",
         ));
     }
+    let has_logs = logs.is_some();
     let report = load::agents::merge(&agents, logs).map_err(bad_input)?;
     print!("{}", report.table());
     for (file, agent) in args.files.iter().zip(&agents) {
@@ -68,8 +69,25 @@ pub(crate) fn run(args: &MergeArgs) -> anyhow::Result<ExitCode> {
             file.display()
         );
     }
+    if has_logs {
+        println!(
+            "per second from {} (the common start plus the warm-up), every agent's echoes added:",
+            wall_clock(report.intervals.start)
+        );
+        print!("{}", report.intervals.table(report.results.measured_s));
+    }
     write_record(&report, args.json.as_deref(), args.hlog.as_deref())?;
     Ok(ExitCode::SUCCESS)
+}
+
+/// `time` as RFC 3339 in UTC, to the millisecond, as `--start-at` takes it.
+fn wall_clock(time: std::time::SystemTime) -> String {
+    use time::format_description::well_known::Rfc3339;
+    let at = time::OffsetDateTime::from(time);
+    let at = at
+        .replace_nanosecond(at.millisecond() as u32 * 1_000_000)
+        .unwrap_or(at);
+    at.format(&Rfc3339).unwrap_or_else(|_| format!("{at}"))
 }
 
 /// Each agent's interval log, `AGENT.hlog` beside `AGENT.json`, if every

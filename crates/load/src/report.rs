@@ -417,6 +417,35 @@ impl IntervalLog {
             .collect()
     }
 
+    /// The per-second series people read: each second's echoes and their
+    /// corrected p50, p99 and max, by completion time from the window's
+    /// start. Seconds from the end of the `measured_s` window on hold its
+    /// last fraction of a second and the echoes awaited after it.
+    pub fn table(&self, measured_s: f64) -> String {
+        let window = measured_s.floor() as usize;
+        let mut out = format!(
+            "{:<12}{:>10}{:>10}{:>10}{:>10}\n",
+            "seconds", "echoes", "p50 us", "p99 us", "max us"
+        );
+        for (i, [with, _]) in self.seconds.iter().enumerate() {
+            let second = if i < window {
+                format!("{i}-{}", i + 1)
+            } else {
+                format!("{i}- (after)")
+            };
+            let us = |nanos: u64| nanos as f64 / 1e3;
+            let _ = writeln!(
+                out,
+                "{second:<12}{:>10}{:>10.1}{:>10.1}{:>10.1}",
+                with.len(),
+                us(with.value_at_quantile(0.5)),
+                us(with.value_at_quantile(0.99)),
+                us(with.max())
+            );
+        }
+        out
+    }
+
     /// Writes the HdrHistogram interval log: a StartTime header, then one
     /// V2-compressed histogram per second and tag, with timestamps relative
     /// to the start and maxima in milliseconds.
@@ -584,6 +613,35 @@ pub fn jain_index(counts: &[u64]) -> Option<f64> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_series_counts_seconds_from_the_window_and_marks_what_came_after() {
+        let mut log = IntervalLog::new(SystemTime::UNIX_EPOCH);
+        let second = |micros: &[u64]| {
+            let mut with = crate::engine::latency_histogram();
+            for &us in micros {
+                with.record(us * 1_000).unwrap();
+            }
+            [with, crate::engine::latency_histogram()]
+        };
+        log.add(vec![second(&[10, 20, 30]), second(&[40]), second(&[5_000])]);
+        let table = log.table(2.004);
+        let rows: Vec<Vec<&str>> = table
+            .lines()
+            .skip(1)
+            .map(|line| line.split_whitespace().collect())
+            .collect();
+        assert_eq!(rows.len(), 3, "{table}");
+        assert_eq!(rows[0][..2], ["0-1", "3"], "{table}");
+        assert_eq!(rows[1][..2], ["1-2", "1"], "{table}");
+        // From the window's end on: its last 4 ms and the drain.
+        assert_eq!(rows[2][..3], ["2-", "(after)", "1"], "{table}");
+        let max: f64 = rows[2][5].parse().unwrap();
+        assert!(
+            (max - 5_000.0).abs() <= 5.0,
+            "3 significant digits: {table}"
+        );
+    }
 
     #[test]
     fn jain_index_spans_even_to_one_served() {
