@@ -89,18 +89,21 @@ async fn connection_task(
     done: Sender<()>,
     aborted: Receiver<()>,
 ) {
-    let ending = future::or(handler(stream, &config), async {
+    let ending = future::or(handler(&stream, &config), async {
         let _ = aborted.recv().await;
         Ending::ShutDown
     })
     .await;
+    // Free the connection's place under --max-conns before the client can
+    // see the close: a client that connects again at once is admitted.
     admitted.finish(&ending);
+    drop(stream);
     drop(done);
 }
 
 /// One connection, start to finish.
-async fn handler(stream: Async<TcpStream>, config: &Config) -> Ending {
-    match session(&stream, config).await {
+async fn handler(stream: &Async<TcpStream>, config: &Config) -> Ending {
+    match session(stream, config).await {
         Ok(()) => Ending::Completed,
         Err(ending) => ending,
     }

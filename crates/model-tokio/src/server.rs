@@ -59,10 +59,14 @@ pub(crate) async fn run(
         let (config, abort) = (config.clone(), abort.clone());
         tasks.spawn(async move {
             let ending = tokio::select! {
-                ending = handler(stream, &config) => ending,
+                ending = handler(&stream, &config) => ending,
                 _ = abort.cancelled() => Ending::ShutDown,
             };
+            // Free the connection's place under --max-conns before the
+            // client can see the close: a client that connects again at
+            // once is admitted.
             admitted.finish(&ending);
+            drop(stream);
         });
     };
     drop(listener);
@@ -75,8 +79,8 @@ pub(crate) async fn run(
 }
 
 /// One connection, start to finish.
-async fn handler(stream: TcpStream, config: &Config) -> Ending {
-    match session(&stream, config).await {
+async fn handler(stream: &TcpStream, config: &Config) -> Ending {
+    match session(stream, config).await {
         Ok(()) => Ending::Completed,
         Err(ending) => ending,
     }
