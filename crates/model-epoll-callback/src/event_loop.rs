@@ -270,9 +270,11 @@ impl EventLoop {
             let Connection {
                 stream, admitted, ..
             } = connection;
-            // Closed before it is counted, so a client that sees the count sees the close.
-            drop(stream);
+            // Its place is free before the client can see the close (see
+            // ARCHITECTURE.md): with --workers 2, another loop may accept
+            // the client's next connection at once.
             admitted.finish(&ending);
+            drop(stream);
         }
     }
 

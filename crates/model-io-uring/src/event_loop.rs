@@ -415,8 +415,10 @@ impl EventLoop {
                 closing,
                 ..
             } = *conn;
-            drop(fd);
+            // Its place is free before the client can see the close (see
+            // ARCHITECTURE.md): another ring may accept its next connection.
             admitted.finish(&closing.unwrap_or(Ending::ShutDown));
+            drop(fd);
         }
     }
 
