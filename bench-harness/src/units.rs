@@ -130,8 +130,13 @@ pub(crate) fn resolve(text: &str) -> Result<SocketAddr, String> {
         .ok_or_else(|| format!("{text} resolves to no address"))
 }
 
+/// A set of CPUs, sorted, each once. One value of its own to clap: an
+/// `Option<Vec<usize>>` field would be read as many values, not one list.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct CpuList(pub(crate) Vec<usize>);
+
 /// Parses a CPU list as taskset writes it: `0`, `0-3`, `0,2,4-5`.
-pub(crate) fn parse_cpus(text: &str) -> Result<Vec<usize>, String> {
+pub(crate) fn parse_cpus(text: &str) -> Result<CpuList, String> {
     let mut cpus = Vec::new();
     for part in text.split(',') {
         let cpu = |t: &str| {
@@ -152,7 +157,7 @@ pub(crate) fn parse_cpus(text: &str) -> Result<Vec<usize>, String> {
     }
     cpus.sort_unstable();
     cpus.dedup();
-    Ok(cpus)
+    Ok(CpuList(cpus))
 }
 
 /// Splits `"16KiB"` into `("16", "KiB")`.
@@ -190,9 +195,9 @@ mod tests {
 
     #[test]
     fn cpu_lists() {
-        assert_eq!(parse_cpus("0"), Ok(vec![0]));
-        assert_eq!(parse_cpus("0-2,5"), Ok(vec![0, 1, 2, 5]));
-        assert_eq!(parse_cpus("3,1,1"), Ok(vec![1, 3]));
+        assert_eq!(parse_cpus("0"), Ok(CpuList(vec![0])));
+        assert_eq!(parse_cpus("0-2,5"), Ok(CpuList(vec![0, 1, 2, 5])));
+        assert_eq!(parse_cpus("3,1,1"), Ok(CpuList(vec![1, 3])));
         assert!(parse_cpus("2-1").is_err());
         assert!(parse_cpus("x").is_err());
     }

@@ -208,6 +208,11 @@ fn plot_and_bench_refuse_bad_input_in_one_line() {
     for args in [
         &["plot", "/nonexistent/c10k"][..],
         &["bench", "--models", "nosuchmodel", "-q"],
+        // Parsed as one CPU list each (a clap type mismatch once made these
+        // a panic with a backtrace), then refused for what they ask.
+        &["bench", "--server-cpus", "0", "--load-cpus", "0", "-q"],
+        &["bench", "--server-cpus", "0-1", "--load-cpus", "4096", "-q"],
+        &["bench", "--server-cpus", "1-0", "--load-cpus", "0", "-q"],
     ] {
         let output = c10k(args);
         assert_eq!(output.status.code(), Some(2), "{args:?}");

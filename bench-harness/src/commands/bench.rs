@@ -79,11 +79,11 @@ pub(crate) struct BenchArgs {
 
     /// The CPUs the server runs on: `0`, `0-3`, `0,2` (with --load-cpus).
     #[arg(long, value_name = "LIST", value_parser = units::parse_cpus, requires = "load_cpus")]
-    pub(crate) server_cpus: Option<Vec<usize>>,
+    pub(crate) server_cpus: Option<units::CpuList>,
 
     /// The CPUs the load runs on (with --server-cpus).
     #[arg(long, value_name = "LIST", value_parser = units::parse_cpus, requires = "server_cpus")]
-    pub(crate) load_cpus: Option<Vec<usize>>,
+    pub(crate) load_cpus: Option<units::CpuList>,
 
     /// Offered rates of the fixed-rate efficiency series [default: the preset's].
     #[arg(long, value_name = "R,R", value_delimiter = ',', value_parser = positive_rate)]
@@ -125,7 +125,7 @@ fn plan(args: &BenchArgs) -> Plan {
         }
     };
     let (server_cpus, load_cpus) = match (&args.server_cpus, &args.load_cpus) {
-        (Some(server), Some(load)) => (server.clone(), load.clone()),
+        (Some(server), Some(load)) => (server.0.clone(), load.0.clone()),
         _ if args.pin => (vec![0], vec![1]),
         _ => (Vec::new(), Vec::new()),
     };
