@@ -94,6 +94,16 @@ pub(crate) fn parse_time(text: &str) -> Result<std::time::SystemTime, String> {
     Ok(UNIX_EPOCH + Duration::from_nanos(nanos))
 }
 
+/// `time` as RFC 3339 in UTC, to the millisecond: what [`parse_time`] reads.
+pub(crate) fn format_time(time: std::time::SystemTime) -> String {
+    use time::format_description::well_known::Rfc3339;
+    let at = time::OffsetDateTime::from(time);
+    let at = at
+        .replace_nanosecond(u32::from(at.millisecond()) * 1_000_000)
+        .unwrap_or(at);
+    at.format(&Rfc3339).unwrap_or_else(|_| format!("{at}"))
+}
+
 /// A rate in messages or connections per second: `500`, `2.5k`.
 pub(crate) fn positive_rate(text: &str) -> Result<f64, String> {
     let (number, multiplier) = match text.strip_suffix(['k', 'K']) {

@@ -11,6 +11,7 @@ use load::report::IntervalLog;
 
 use crate::bad_input::bad_input;
 use crate::commands::load::write_record;
+use crate::units;
 
 /// `c10k merge`: one report from the agents of one run.
 #[derive(Debug, Args)]
@@ -72,22 +73,12 @@ pub(crate) fn run(args: &MergeArgs) -> anyhow::Result<ExitCode> {
     if has_logs {
         println!(
             "per second from {} (the common start plus the warm-up), every agent's echoes added:",
-            wall_clock(report.intervals.start)
+            units::format_time(report.intervals.start)
         );
         print!("{}", report.intervals.table(report.results.measured_s));
     }
     write_record(&report, args.json.as_deref(), args.hlog.as_deref())?;
     Ok(ExitCode::SUCCESS)
-}
-
-/// `time` as RFC 3339 in UTC, to the millisecond, as `--start-at` takes it.
-fn wall_clock(time: std::time::SystemTime) -> String {
-    use time::format_description::well_known::Rfc3339;
-    let at = time::OffsetDateTime::from(time);
-    let at = at
-        .replace_nanosecond(at.millisecond() as u32 * 1_000_000)
-        .unwrap_or(at);
-    at.format(&Rfc3339).unwrap_or_else(|_| format!("{at}"))
 }
 
 /// Each agent's interval log, `AGENT.hlog` beside `AGENT.json`, if every
