@@ -133,12 +133,9 @@ field() { sed -n "s/^ *\"$2\": \([0-9.]*\),*$/\1/p" "$1" | head -n 1; }
 # How busy the server ($out/server-cpu.txt) and the agents of the merged
 # record $1 were in its window, as "S A": percent of one core.
 busy() {
-    local from warmup measured agents=0 file
-    from=$(field "$1" start_at)
-    warmup=$(field "$1" warmup)
-    measured=$(field "$1" measured_s)
-    for file in "$(dirname "$1")"/agent-*.json; do agents=$(awk -v a="$agents" -v b="$(field "$file" load_cpu_s)" 'BEGIN { print a + b }'); done
-    awk -v from="$from" -v warmup="$warmup" -v d="$measured" -v agents="$agents" -v hz="$(getconf CLK_TCK)" '
+    # The merged record's load CPU is already the agents' sum.
+    awk -v from="$(field "$1" start_at)" -v warmup="$(field "$1" warmup)" -v d="$(field "$1" measured_s)" \
+        -v agents="$(field "$1" load_cpu_s)" -v hz="$(getconf CLK_TCK)" '
         function at(t,   i) {  # ticks at time t, between the samples around it
             for (i = 2; i <= k; i++) if (time[i] >= t) return tick[i - 1] + (tick[i] - tick[i - 1]) * (t - time[i - 1]) / (time[i] - time[i - 1])
             return tick[k]
