@@ -26,12 +26,12 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 use bench_harness::models::MODELS;
-use bench_harness::server_process::{self, ServerProcess};
 use criterion::{
     BenchmarkGroup, BenchmarkId, Criterion, SamplingMode, Throughput, criterion_group,
     criterion_main, measurement::WallTime,
 };
 use model::{Config, Model};
+use server_process::ServerProcess;
 
 /// The server's binary, built by cargo for this bench.
 const C10K: &str = env!("CARGO_BIN_EXE_c10k");

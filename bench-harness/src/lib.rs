@@ -11,23 +11,18 @@
 //! c10k plot DIR
 //! ```
 //!
-//! Each subcommand is one file of [`commands`], its flags beside its `run`.
-//! Below them: the bench runner and its record ([`bench`]), the views drawn
-//! from that record ([`results_folder`]), `c10k check`'s targets and matrix
-//! ([`check`]), and the `c10k serve` child processes both use
-//! ([`server_process`], public for `cargo bench`). The load generator is a crate of its own, `load`.
+//! Each subcommand is one file of `commands/`, its flags beside its `run`;
+//! each is a thin layer over a library crate: `load` (the load generator),
+//! `bench` (the matrix runner and its record), `bench-views` (the views
+//! drawn from that record), `check` (the conformance suite pointed at any
+//! server) and `server-process` (the child processes the last three start).
+//! What stays here is what only a command line needs: flag parsing and
+//! units, the exit-status policy, the signal handler and the model list.
 
 mod bad_input;
-mod bench;
-mod check;
-mod code_size;
 mod commands;
-mod contender;
-mod external;
 mod invocation;
 pub mod models;
-mod results_folder;
-pub mod server_process;
 mod signals;
 mod units;
 

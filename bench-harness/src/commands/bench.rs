@@ -8,11 +8,11 @@ use std::time::Duration;
 use clap::Args;
 
 use crate::bad_input::bad_input;
-use crate::bench::results::Plan;
-use crate::contender::Contender;
-use crate::external::ExternalServer;
+use bench::contender::Contender;
+use bench::record::Plan;
+
+use crate::models;
 use crate::units::{self, positive_bytes, positive_count, positive_rate};
-use crate::{bench, models, results_folder};
 
 /// `c10k bench`: the model matrix.
 #[derive(Debug, Args)]
@@ -184,7 +184,7 @@ fn contenders(args: &BenchArgs) -> anyhow::Result<Vec<Contender>> {
             .collect::<anyhow::Result<_>>()?
     };
     for spec in &args.server {
-        let server = ExternalServer::parse(spec, args.handshake == "hello").map_err(bad_input)?;
+        let server = models::commanded(spec, args.handshake == "hello")?;
         if chosen.iter().any(|other| other.name() == server.name) {
             return Err(bad_input(format!(
                 "--server {} is given twice",
@@ -244,7 +244,9 @@ pub(crate) fn run(args: &BenchArgs) -> anyhow::Result<ExitCode> {
     std::fs::create_dir_all(&dir)
         .map_err(|err| bad_input(format!("cannot create {}: {err}", dir.display())))?;
     let results = bench::run(plan, &models, command, !args.quiet, &dir);
-    results_folder::write(&dir, &results)?;
+    bench::record::write(&dir, &results)
+        .map_err(|err| anyhow::anyhow!("cannot write {}: {err}", dir.display()))?;
+    bench_views::draw(&dir, &results, &models::palette())?;
     println!("results in {}", dir.display());
     Ok(ExitCode::SUCCESS)
 }

@@ -14,10 +14,10 @@ use conformance::target::{Target, Timeouts};
 use indicatif::{ProgressBar, ProgressStyle};
 
 use crate::bad_input::bad_input;
-use crate::check::targets::{Commanded, Remote, ServedModel};
-use crate::check::{self, CheckReport, TargetReport, matrix};
-use crate::external::ExternalServer;
-use crate::models::MODELS;
+use check::targets::{Commanded, Remote, ServedModel};
+use check::{CheckReport, TargetReport, matrix};
+
+use crate::models::{self, MODELS};
 use crate::units;
 
 /// `c10k check`: PROTOCOL.md as cases, against any server.
@@ -129,7 +129,7 @@ pub(crate) fn run(args: &CheckArgs) -> anyhow::Result<ExitCode> {
         std::fs::File::create(path)
             .map_err(|err| bad_input(format!("cannot write {}: {err}", path.display())))?;
     }
-    let mut report = CheckReport::new(scale);
+    let mut report = CheckReport::new(scale, crate::invocation::command_line());
     let bar = progress(args.quiet, targets.len() * cases.len());
     for target in &targets {
         bar.set_prefix(target.name());
@@ -196,7 +196,7 @@ fn targets(args: &CheckArgs) -> anyhow::Result<Vec<Box<dyn Target>>> {
         .map(|model| Box::new(ServedModel(model)) as Box<dyn Target>)
         .collect();
     for spec in &args.server {
-        let server = ExternalServer::parse(spec, true).map_err(bad_input)?;
+        let server = models::commanded(spec, true)?;
         if targets.iter().any(|target| target.name() == server.name) {
             return Err(bad_input(format!(
                 "--server {} is given twice",

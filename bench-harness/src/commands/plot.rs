@@ -5,7 +5,8 @@ use std::process::ExitCode;
 
 use clap::Args;
 
-use crate::results_folder;
+use crate::bad_input::bad_input;
+use crate::models;
 
 /// `c10k plot DIR`.
 #[derive(Debug, Args)]
@@ -17,8 +18,8 @@ pub(crate) struct PlotArgs {
 
 /// Redraws the views and prints the plots written.
 pub(crate) fn run(args: &PlotArgs) -> anyhow::Result<ExitCode> {
-    let results = results_folder::read(&args.dir)?;
-    for plot in results_folder::draw(&args.dir, &results)? {
+    let results = bench::record::read(&args.dir).map_err(|err| bad_input(err.to_string()))?;
+    for plot in bench_views::draw(&args.dir, &results, &models::palette())? {
         println!("{}", plot.display());
     }
     Ok(ExitCode::SUCCESS)

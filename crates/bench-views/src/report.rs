@@ -14,10 +14,13 @@
 
 use serde::Serialize;
 
-use super::charts::Chart;
-use super::palette::ModelStyle;
-use super::readme::{self, Table};
-use crate::bench::results::{self, BenchResults, Point};
+use bench::record::{self, Point};
+
+use crate::ViewError;
+use crate::charts::Chart;
+use crate::figures::{Figure, Figures};
+use crate::palette::ModelStyle;
+use crate::readme::{self, Table};
 
 const TEMPLATE: &str = include_str!("report.html");
 const STYLE: &str = include_str!("report.css");
@@ -50,12 +53,12 @@ struct ModelEntry<'a> {
 struct PointDigest<'a> {
     model: &'a str,
     #[serde(rename = "loop")]
-    mode: results::Loop,
+    mode: record::Loop,
     connections: usize,
     size: usize,
     rate: Option<f64>,
     repetition: usize,
-    outcome: results::Outcome,
+    outcome: record::Outcome,
     note: Option<&'a str>,
     limited_by: Option<&'static str>,
     server_cpu_share: Option<f64>,
@@ -103,7 +106,7 @@ impl<'a> PointDigest<'a> {
             server_cpu_share: point.server_cpu_share,
             load_cpu_share: point.load_cpu_share,
             connections_ready: load.map(|l| l.connections_ready),
-            msgs_per_s: results::msgs_per_s(point),
+            msgs_per_s: Figure::MsgsPerS.of(point),
             p50_us: echo.map(|e| e.p50_us),
             p99_us: echo.map(|e| e.p99_us),
             p99_9_us: echo.map(|e| e.p99_9_us),
@@ -111,7 +114,7 @@ impl<'a> PointDigest<'a> {
             errors: load.map(|l| l.errors.total()),
             send_lag_p99_us: schedule.and_then(|s| s.send_lag.as_ref()).map(|s| s.p99_us),
             fell_behind: schedule.map(|s| s.fell_behind),
-            server_cpu_us_per_message: results::cpu_us_per_message(point),
+            server_cpu_us_per_message: Figure::CpuPerMessage.of(point),
             load_cpu_us_per_message: load.and_then(|l| l.load_cpu_us_per_message),
             ramp_s: load.and_then(|l| l.ramp_s),
             rss_kib: [
@@ -134,10 +137,11 @@ impl<'a> PointDigest<'a> {
 
 /// The page for `results`, drawn from `charts`.
 pub(crate) fn report(
-    results: &BenchResults,
+    figures: &Figures<'_>,
     charts: &[Chart],
     styles: &[ModelStyle],
-) -> anyhow::Result<String> {
+) -> Result<String, ViewError> {
+    let results = figures.results;
     let title = format!("c10k bench, {}", results.date);
     let data = Data {
         title: title.clone(),
@@ -155,7 +159,7 @@ pub(crate) fn report(
                 bounded_because: info.bounded_because.as_deref(),
             })
             .collect(),
-        summary: readme::summary(results),
+        summary: readme::summary(figures),
         charts,
         points: results.points.iter().map(PointDigest::of).collect(),
     };

@@ -3,10 +3,10 @@
 
 use std::fmt::Write;
 
-use super::{CheckReport, label};
+use crate::{CheckReport, TargetReport, label};
 
 /// The matrix for `report`, headed by the command and the machine it ran on.
-pub(crate) fn markdown(report: &CheckReport) -> String {
+pub fn markdown(report: &CheckReport) -> String {
     let mut out = String::new();
     let machine = &report.machine;
     let _ = writeln!(out, "# Conformance matrix\n");
@@ -93,7 +93,7 @@ fn observations(report: &CheckReport) -> String {
 }
 
 /// Just the table: cases down, targets across, totals at the foot.
-pub(crate) fn table(report: &CheckReport) -> String {
+pub fn table(report: &CheckReport) -> String {
     let mut out = String::new();
     let names: Vec<&str> = report.targets.iter().map(|t| t.target.as_str()).collect();
     let _ = writeln!(out, "| case | {} |", names.join(" | "));
@@ -127,7 +127,7 @@ pub(crate) fn table(report: &CheckReport) -> String {
 
 /// The target whose cases make the rows: one that ran them (a server that
 /// did not start ran none).
-fn rows(report: &CheckReport) -> Option<&super::TargetReport> {
+fn rows(report: &CheckReport) -> Option<&TargetReport> {
     report
         .targets
         .iter()

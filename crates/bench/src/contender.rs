@@ -5,17 +5,16 @@
 
 use model::{Concurrency, Model};
 
-use crate::external::ExternalServer;
-use crate::server_process::ServerProcess;
+use server_process::{ExternalServer, ServerProcess};
 
 #[derive(Debug)]
-pub(crate) enum Contender {
+pub enum Contender {
     Model(&'static Model),
     External(ExternalServer),
 }
 
 impl Contender {
-    pub(crate) fn name(&self) -> &str {
+    pub fn name(&self) -> &str {
         match self {
             Contender::Model(model) => model.name,
             Contender::External(server) => &server.name,
@@ -23,7 +22,7 @@ impl Contender {
     }
 
     /// Whether it can run on this machine (io_uring, say), and why not.
-    pub(crate) fn available(&self) -> Result<(), String> {
+    pub fn available(&self) -> Result<(), String> {
         match self {
             Contender::Model(model) => (model.available)(),
             Contender::External(_) => Ok(()),
@@ -32,7 +31,7 @@ impl Contender {
 
     /// A server on a free port. Our models get `--grace`; a command is the
     /// user's own, and is stopped by SIGTERM after the same grace period.
-    pub(crate) fn start(&self, grace_s: u64) -> Result<ServerProcess, String> {
+    pub fn start(&self, grace_s: u64) -> Result<ServerProcess, String> {
         match self {
             Contender::Model(model) => {
                 ServerProcess::start(model.name, &["--grace".into(), grace_s.to_string()])
@@ -41,7 +40,7 @@ impl Contender {
         }
     }
 
-    pub(crate) fn handshake(&self) -> bool {
+    pub fn handshake(&self) -> bool {
         match self {
             Contender::Model(_) => true,
             Contender::External(server) => server.handshake,
@@ -49,7 +48,7 @@ impl Contender {
     }
 
     /// Why it serves a bounded number of connections at once, if it does.
-    pub(crate) fn bounded_because(&self) -> Option<String> {
+    pub fn bounded_because(&self) -> Option<String> {
         match self {
             Contender::Model(model) => match model.concurrency {
                 Concurrency::Unbounded => None,

@@ -9,9 +9,14 @@
 //! c10k check --serve tokio,blocking      # c10k starts each model per case
 //! c10k check --serve all --preset quick --json check.json --markdown matrix.md
 //! ```
+//!
+//! The targets are here ([`targets`]): a model in a `c10k serve` child
+//! process, a server of someone else's started from its command, and a
+//! server at a fixed address. The cases are the `conformance` crate's, the
+//! same that `cargo test` runs in-process against every model.
 
-pub(crate) mod matrix;
-pub(crate) mod targets;
+pub mod matrix;
+pub mod targets;
 
 use std::time::Instant;
 
@@ -23,18 +28,18 @@ use load::machine::{self, Machine};
 
 /// One case's result.
 #[derive(Debug, Clone, Serialize)]
-pub(crate) struct CaseReport {
+pub struct CaseReport {
     /// The case's name.
-    pub(crate) case: &'static str,
+    pub case: &'static str,
     /// What it checks.
-    pub(crate) checks: &'static str,
+    pub checks: &'static str,
     /// `pass`, `fail`, `by-design` or `not-applicable`.
-    pub(crate) outcome: &'static str,
+    pub outcome: &'static str,
     /// Why, for every outcome but a pass; what was measured, for a pass
     /// that measured something.
-    pub(crate) detail: Option<String>,
+    pub detail: Option<String>,
     /// Wall-clock time the case took.
-    pub(crate) seconds: f64,
+    pub seconds: f64,
 }
 
 impl CaseReport {
@@ -49,7 +54,7 @@ impl CaseReport {
     }
 
     /// The line `c10k check` prints for it.
-    pub(crate) fn line(&self) -> String {
+    pub fn line(&self) -> String {
         let mut line = format!(
             "  {:<9} {:<32} {:>6.1} s",
             label(self.outcome),
@@ -65,7 +70,7 @@ impl CaseReport {
 }
 
 /// How people see an outcome: `pass`, `FAIL`, `by design` or `n/a`.
-pub(crate) fn label(outcome: &str) -> &'static str {
+pub fn label(outcome: &str) -> &'static str {
     match outcome {
         "pass" => "pass",
         "fail" => "FAIL",
@@ -76,18 +81,18 @@ pub(crate) fn label(outcome: &str) -> &'static str {
 
 /// Every case's result against one target.
 #[derive(Debug, Clone, Serialize)]
-pub(crate) struct TargetReport {
+pub struct TargetReport {
     /// A model's name or an address.
-    pub(crate) target: String,
+    pub target: String,
     /// How many cases passed, failed, passed in their degraded form, or did not apply.
-    pub(crate) passed: usize,
-    pub(crate) failed: usize,
-    pub(crate) by_design: usize,
-    pub(crate) not_applicable: usize,
-    pub(crate) cases: Vec<CaseReport>,
+    pub passed: usize,
+    pub failed: usize,
+    pub by_design: usize,
+    pub not_applicable: usize,
+    pub cases: Vec<CaseReport>,
     /// Why no case ran: the server did not start (every case counts as failed).
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub(crate) did_not_start: Option<String>,
+    pub did_not_start: Option<String>,
 }
 
 impl TargetReport {
@@ -106,7 +111,7 @@ impl TargetReport {
     }
 
     /// A target whose server did not start, so that none of `cases` ran.
-    pub(crate) fn did_not_start(target: String, cases: usize, why: String) -> TargetReport {
+    pub fn did_not_start(target: String, cases: usize, why: String) -> TargetReport {
         TargetReport {
             failed: cases,
             did_not_start: Some(why),
@@ -115,7 +120,7 @@ impl TargetReport {
     }
 
     /// `N passed, M failed`, and the other two counts when not zero.
-    pub(crate) fn summary(&self) -> String {
+    pub fn summary(&self) -> String {
         if let Some(why) = &self.did_not_start {
             return format!("did not start: {why}");
         }
@@ -132,22 +137,22 @@ impl TargetReport {
 
 /// Everything one `c10k check` found, as `--json` writes it.
 #[derive(Debug, Clone, Serialize)]
-pub(crate) struct CheckReport {
+pub struct CheckReport {
     /// The command line that produced it.
-    pub(crate) command: String,
+    pub command: String,
     /// `quick` or `full`.
-    pub(crate) preset: &'static str,
-    pub(crate) c10k: &'static str,
-    pub(crate) revision: &'static str,
-    pub(crate) machine: Machine,
-    pub(crate) targets: Vec<TargetReport>,
+    pub preset: &'static str,
+    pub c10k: &'static str,
+    pub revision: &'static str,
+    pub machine: Machine,
+    pub targets: Vec<TargetReport>,
 }
 
 impl CheckReport {
     /// An empty report for the running command.
-    pub(crate) fn new(scale: Scale) -> CheckReport {
+    pub fn new(scale: Scale, command: String) -> CheckReport {
         CheckReport {
-            command: crate::invocation::command_line(),
+            command,
             preset: preset_name(scale),
             c10k: machine::VERSION,
             revision: machine::GIT_REVISION,
@@ -157,13 +162,13 @@ impl CheckReport {
     }
 
     /// Whether no case failed against any target.
-    pub(crate) fn all_passed(&self) -> bool {
+    pub fn all_passed(&self) -> bool {
         self.targets.iter().all(|target| target.failed == 0)
     }
 }
 
 /// The preset's name on the command line.
-pub(crate) fn preset_name(scale: Scale) -> &'static str {
+pub fn preset_name(scale: Scale) -> &'static str {
     match scale {
         Scale::Quick => "quick",
         Scale::Full => "full",
@@ -171,12 +176,12 @@ pub(crate) fn preset_name(scale: Scale) -> &'static str {
 }
 
 /// `--only`/`--skip` names for PROTOCOL.md's cases and for the abuse cases.
-pub(crate) const PROTOCOL: &str = "protocol";
-pub(crate) const ABUSE: &str = "abuse";
+pub const PROTOCOL: &str = "protocol";
+pub const ABUSE: &str = "abuse";
 
 /// The cases `only` and `skip` select, in suite order. Names were checked
 /// by the command line already.
-pub(crate) fn select(only: &[String], skip: &[String]) -> Vec<&'static Case> {
+pub fn select(only: &[String], skip: &[String]) -> Vec<&'static Case> {
     let named = |names: &[String], case: &Case| {
         names.iter().any(|name| {
             name == case.name || (name == PROTOCOL && !case.abuse) || (name == ABUSE && case.abuse)
@@ -191,7 +196,7 @@ pub(crate) fn select(only: &[String], skip: &[String]) -> Vec<&'static Case> {
 
 /// Runs `cases` against `target` one after another, calling `done` as each
 /// one ends.
-pub(crate) fn run(
+pub fn run(
     target: &dyn Target,
     cases: &[&Case],
     scale: Scale,

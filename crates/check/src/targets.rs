@@ -13,15 +13,14 @@ use conformance::target::{Exit, Launched, Resources, Setup, Signal, Target, Time
 use model::{Config, Model, Stats};
 use process_stats::ProcSample;
 
-use crate::external::ExternalServer;
-use crate::server_process::ServerProcess;
+use server_process::{ExternalServer, ServerProcess};
 
 /// How long a server process gets to act on a signal before the case goes on.
 const SIGNAL_LANDS: Duration = Duration::from_millis(100);
 
 /// A model served by `c10k serve` in a process of its own, one per case.
 #[derive(Debug, Clone, Copy)]
-pub(crate) struct ServedModel(pub(crate) &'static Model);
+pub struct ServedModel(pub &'static Model);
 
 impl Target for ServedModel {
     fn name(&self) -> String {
@@ -46,7 +45,7 @@ impl Target for ServedModel {
 /// that refuses them (exit status 2 before listening, as PROTOCOL.md and
 /// argparse do) makes the case n/a; one that fails otherwise fails it.
 #[derive(Debug)]
-pub(crate) struct Commanded(pub(crate) ExternalServer);
+pub struct Commanded(pub ExternalServer);
 
 /// Why a server that is not ours is bounded, when it says it is.
 const DECLARED: &str = "the server declares concurrency=N in its listening line";
@@ -212,12 +211,12 @@ impl Launched for ServerChild {
 /// A server someone else started, at a fixed address; watched through
 /// `/proc/<pid>` if its pid is given.
 #[derive(Debug, Clone, Copy)]
-pub(crate) struct Remote {
-    pub(crate) addr: SocketAddr,
-    pub(crate) pid: Option<u32>,
+pub struct Remote {
+    pub addr: SocketAddr,
+    pub pid: Option<u32>,
     /// The timeouts the server was started with, as its operator declares
     /// them (PROTOCOL.md's defaults unless told otherwise).
-    pub(crate) timeouts: Timeouts,
+    pub timeouts: Timeouts,
 }
 
 impl Target for Remote {

@@ -9,8 +9,10 @@ use std::path::PathBuf;
 
 use serde::Serialize;
 
-use super::numbers::{seconds_text, short_number};
-use crate::bench::results::{self, BenchResults, LimitedBy, Loop, Outcome, Point, Spread};
+use bench::record::{BenchResults, LimitedBy, Outcome};
+
+use crate::figures::{At, Figure, Figures, Group, Spread};
+use crate::numbers::{seconds_text, short_number};
 
 /// Marks a figure that came from a point the load generator limited too.
 const LOAD_MARK: &str = "†";
@@ -18,16 +20,17 @@ const LOAD_MARK: &str = "†";
 const PARTIAL_MARK: &str = "*";
 
 /// The results folder's README.
-pub(crate) fn readme(results: &BenchResults, plots: &[PathBuf]) -> String {
+pub(crate) fn readme(figures: &Figures<'_>, plots: &[PathBuf]) -> String {
+    let results = figures.results;
     let mut out = String::new();
     let _ = writeln!(out, "# c10k bench, {}\n", results.date);
     let _ = writeln!(out, "Produced by:\n\n```sh\n{}\n```\n", results.command);
     out.push_str(&setting(results));
-    if !results.efficiency_points().is_empty() {
-        out.push_str(&efficiency(results));
+    if !figures.efficiency_points().is_empty() {
+        out.push_str(&efficiency(figures));
     }
     out.push_str("## Closed loop and memory\n\n");
-    out.push_str(&summary_table(results));
+    out.push_str(&summary_table(figures));
     let _ = write!(
         out,
         "\nMedians over repetitions (with their range when there are several). \
@@ -117,9 +120,10 @@ pub(crate) fn setting_lines(results: &BenchResults) -> Vec<String> {
 }
 
 /// The headline: server CPU per message and latency at fixed offered rates.
-fn efficiency(results: &BenchResults) -> String {
-    let points = results.efficiency_points();
-    let size = results.base_size();
+fn efficiency(figures: &Figures<'_>) -> String {
+    let results = figures.results;
+    let points = figures.efficiency_points();
+    let size = figures.base_size;
     let mut out = String::from("## Efficiency at fixed offered rates\n\n");
     let _ = writeln!(
         out,
@@ -130,19 +134,14 @@ fn efficiency(results: &BenchResults) -> String {
     );
     out.push_str("### Server CPU microseconds per message\n\n");
     out.push_str(&point_header(&points));
-    for info in &results.models {
+    for (model, info) in results.models.iter().enumerate() {
         let cells: Vec<String> = points
             .iter()
             .map(|&(rate, conns)| {
-                let group = results.repetitions(&info.name, Loop::Open, conns, size, Some(rate));
-                let spread = Spread::of(
-                    group
-                        .iter()
-                        .filter_map(|p| results::cpu_us_per_message(p))
-                        .collect(),
-                );
-                spread.map_or("-".into(), |s| {
-                    format!("{}{}", range_text(&s, results.plan.repeat), marks(&group))
+                let group = figures.group(model, At::open(rate, conns, size));
+                let cpu = group.and_then(|g| Some((g, g.spread(Figure::CpuPerMessage)?)));
+                cpu.map_or("-".into(), |(group, s)| {
+                    format!("{}{}", range_text(&s, results.plan.repeat), marks(group))
                 })
             })
             .collect();
@@ -160,26 +159,23 @@ fn efficiency(results: &BenchResults) -> String {
             out,
             "- {} msg/s over {conns} connections: {}",
             short_number(rate),
-            ranking(results, rate, conns)
+            ranking(figures, rate, conns)
         );
     }
     out.push_str(
         "\n### Echo latency, corrected for coordinated omission (p50 / p99 / p99.9, ms)\n\n",
     );
     out.push_str(&point_header(&points));
-    for info in &results.models {
+    for (model, info) in results.models.iter().enumerate() {
         let cells: Vec<String> = points
             .iter()
             .map(|&(rate, conns)| {
-                let median = |figure: fn(&Point) -> Option<f64>| {
-                    results
-                        .spread(&info.name, Loop::Open, conns, size, Some(rate), figure)
-                        .map(|s| s.median / 1000.0)
-                };
+                let group = figures.group(model, At::open(rate, conns, size));
+                let median = |figure| Some(group?.spread(figure)?.median / 1000.0);
                 match (
-                    median(results::p50_us),
-                    median(results::p99_us),
-                    median(results::p99_9_us),
+                    median(Figure::P50),
+                    median(Figure::P99),
+                    median(Figure::P99_9),
                 ) {
                     (Some(p50), Some(p99), Some(p999)) => {
                         format!("{p50:.2} / {p99:.2} / {p999:.2}")
@@ -222,15 +218,12 @@ fn range_text(spread: &Spread, repeat: usize) -> String {
 }
 
 /// The marks a figure from these repetitions carries.
-fn marks(group: &[&Point]) -> String {
+fn marks(group: &Group<'_>) -> String {
     let mut marks = String::new();
-    if group
-        .iter()
-        .any(|p| p.limited_by.is_some_and(LimitedBy::involves_load))
-    {
+    if group.involves_load {
         marks.push_str(LOAD_MARK);
     }
-    if group.iter().any(|p| !results::fully_served(p)) {
+    if !group.all_served {
         marks.push_str(PARTIAL_MARK);
     }
     marks
@@ -239,23 +232,16 @@ fn marks(group: &[&Point]) -> String {
 /// The models at one fixed-rate point from cheapest to dearest, `<` where
 /// the ranges do not overlap and `~` where they do. Only models that served
 /// every connection at every repetition are ranked.
-fn ranking(results: &BenchResults, rate: f64, conns: usize) -> String {
-    let size = results.base_size();
-    let mut ranked: Vec<(&str, Spread)> = results
+fn ranking(figures: &Figures<'_>, rate: f64, conns: usize) -> String {
+    let at = At::open(rate, conns, figures.base_size);
+    let mut ranked: Vec<(&str, Spread)> = figures
+        .results
         .models
         .iter()
-        .filter_map(|info| {
-            let group = results.repetitions(&info.name, Loop::Open, conns, size, Some(rate));
-            if group.is_empty() || !group.iter().all(|p| results::fully_served(p)) {
-                return None;
-            }
-            let spread = Spread::of(
-                group
-                    .iter()
-                    .filter_map(|p| results::cpu_us_per_message(p))
-                    .collect(),
-            )?;
-            Some((info.name.as_str(), spread))
+        .enumerate()
+        .filter_map(|(model, info)| {
+            let group = figures.group(model, at).filter(|g| g.all_served)?;
+            Some((info.name.as_str(), group.spread(Figure::CpuPerMessage)?))
         })
         .collect();
     ranked.sort_by(|a, b| a.1.median.total_cmp(&b.1.median));
@@ -279,8 +265,8 @@ fn ranking(results: &BenchResults, rate: f64, conns: usize) -> String {
 }
 
 /// The per-model closed-loop and memory table, as Markdown.
-fn summary_table(results: &BenchResults) -> String {
-    let table = summary(results);
+fn summary_table(figures: &Figures<'_>) -> String {
+    let table = summary(figures);
     let mut out = format!("| {} |\n| --- |", table.columns.join(" | "));
     out.push_str(&" ---: |".repeat(table.columns.len() - 1));
     out.push('\n');
@@ -306,9 +292,8 @@ pub(crate) struct Table {
 }
 
 /// The per-model closed-loop and memory figures, for the README and report.html.
-pub(crate) fn summary(results: &BenchResults) -> Table {
-    let largest = results.plan.conns.iter().copied().max().unwrap_or(0);
-    let rc = results.reference_conns();
+pub(crate) fn summary(figures: &Figures<'_>) -> Table {
+    let (largest, rc) = (figures.largest, figures.reference_conns);
     let columns = vec![
         "model".to_string(),
         "own code lines".into(),
@@ -330,10 +315,11 @@ pub(crate) fn summary(results: &BenchResults) -> Table {
         text: n.map_or("-".into(), |n| n.to_string()),
         sort: n.map(|n| n as f64),
     };
-    let rows = results
-        .summaries()
-        .into_iter()
-        .map(|s| {
+    let rows = figures
+        .summaries
+        .iter()
+        .enumerate()
+        .map(|(model, s)| {
             vec![
                 Cell {
                     text: s.model.clone(),
@@ -344,7 +330,7 @@ pub(crate) fn summary(results: &BenchResults) -> Table {
                 Cell {
                     text: s.peak_msgs_per_s.map_or("-".into(), |(rate, conns)| {
                         let mark = if s.peak_involves_load { LOAD_MARK } else { "" };
-                        format!("{}{mark}", peak_cell(results, &s.model, rate, conns))
+                        format!("{}{mark}", peak_cell(figures, model, rate, conns))
                     }),
                     sort: s.peak_msgs_per_s.map(|(rate, _)| rate),
                 },
@@ -370,11 +356,10 @@ pub(crate) fn summary(results: &BenchResults) -> Table {
 }
 
 /// The peak throughput, with its range over repetitions when there are several.
-fn peak_cell(results: &BenchResults, model: &str, median: f64, conns: usize) -> String {
-    let size = results.base_size();
-    let spread = results.spread(model, Loop::Closed, conns, size, None, results::msgs_per_s);
-    match spread {
-        Some(spread) if results.plan.repeat > 1 => {
+fn peak_cell(figures: &Figures<'_>, model: usize, median: f64, conns: usize) -> String {
+    let group = figures.group(model, At::closed(conns, figures.base_size));
+    match group.and_then(|g| g.spread(Figure::MsgsPerS)) {
+        Some(spread) if figures.results.plan.repeat > 1 => {
             format!("{} ({conns})", range_text(&Spread { median, ..spread }, 2))
         }
         _ => format!("{} ({conns})", short_number(median)),

@@ -17,10 +17,13 @@ use plotters::coord::ranged1d::{AsRangedCoord, ValueFormatter};
 use plotters::prelude::*;
 use plotters::style::text_anchor::{HPos, Pos, VPos};
 
-use super::charts::{Axis, Bar, Body, Chart, Dot, Series, State};
-use super::numbers::{percentile_label, short_number};
-use super::palette::ModelStyle;
-use crate::bench::results::BenchResults;
+use bench::record::BenchResults;
+
+use crate::ViewError;
+use crate::charts::{Axis, Bar, Body, Chart, Dot, Series};
+use crate::figures::State;
+use crate::numbers::{percentile_label, short_number};
+use crate::palette::ModelStyle;
 
 const WIDTH: u32 = 960;
 const PLOT_HEIGHT: u32 = 520;
@@ -51,7 +54,7 @@ pub(crate) fn render(
     results: &BenchResults,
     charts: &[Chart],
     styles: &[ModelStyle],
-) -> anyhow::Result<Vec<PathBuf>> {
+) -> Result<Vec<PathBuf>, ViewError> {
     let mut written = Vec::new();
     for chart in charts {
         let file = dir.join(&chart.file);
@@ -66,7 +69,7 @@ fn draw(
     results: &BenchResults,
     chart: &Chart,
     styles: &[ModelStyle],
-) -> anyhow::Result<()> {
+) -> Result<(), ViewError> {
     let caption_height = CAPTION_LINE * chart.caption.len() as u32 + 12;
     let plot_height = match &chart.body {
         Body::Lines { .. } => PLOT_HEIGHT,
@@ -102,7 +105,7 @@ fn draw(
 }
 
 /// The line chart, on whichever mix of log and linear axes it asks for.
-fn lines(canvas: &Canvas<'_, '_>, area: &Area<'_>, series: &[Series]) -> anyhow::Result<()> {
+fn lines(canvas: &Canvas<'_, '_>, area: &Area<'_>, series: &[Series]) -> Result<(), ViewError> {
     let chart = canvas.chart;
     let dots = || series.iter().flat_map(|s| &s.dots);
     let (x_min, x_max) = bounds(dots().map(|d| d.x), chart.x.log);
@@ -122,7 +125,7 @@ fn draw_lines<X, Y>(
     series: &[Series],
     x: X,
     y: Y,
-) -> anyhow::Result<()>
+) -> Result<(), ViewError>
 where
     X: AsRangedCoord<Value = f64>,
     Y: AsRangedCoord<Value = f64>,
@@ -196,7 +199,7 @@ fn marker(
     centre: (i32, i32),
     state: State,
     style: ModelStyle,
-) -> anyhow::Result<()> {
+) -> Result<(), ViewError> {
     let outline: Vec<(i32, i32)> = style
         .marker
         .iter()
@@ -225,7 +228,7 @@ fn marker(
 }
 
 /// Horizontal bars, one row per model, top to bottom in run order.
-fn bars(canvas: &Canvas<'_, '_>, area: &Area<'_>, bars: &[Bar]) -> anyhow::Result<()> {
+fn bars(canvas: &Canvas<'_, '_>, area: &Area<'_>, bars: &[Bar]) -> Result<(), ViewError> {
     let log = canvas.chart.x.log;
     let (x_min, x_max) = bounds(bars.iter().filter_map(|b| b.value), log);
     let rows = bars.len().max(1) as f64;
@@ -243,7 +246,7 @@ fn draw_bars<X>(
     bars: &[Bar],
     x: X,
     y: std::ops::Range<f64>,
-) -> anyhow::Result<()>
+) -> Result<(), ViewError>
 where
     X: AsRangedCoord<Value = f64>,
     X::CoordDescType: ValueFormatter<f64>,
@@ -309,7 +312,7 @@ fn legend(
     canvas: &Canvas<'_, '_>,
     area: &Area<'_>,
     shown: impl Iterator<Item = usize>,
-) -> anyhow::Result<()> {
+) -> Result<(), ViewError> {
     let Canvas {
         root,
         results,

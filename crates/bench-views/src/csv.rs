@@ -1,6 +1,9 @@
 //! `results.csv`: one row per point, for spreadsheets and scripts.
 
-use crate::bench::results::{self, BenchResults, Loop};
+use bench::record::{BenchResults, Loop};
+
+use crate::ViewError;
+use crate::figures::Figure;
 
 /// The header row.
 const COLUMNS: [&str; 30] = [
@@ -37,7 +40,7 @@ const COLUMNS: [&str; 30] = [
 ];
 
 /// Every point of `results` as CSV text.
-pub(super) fn table(results: &BenchResults) -> anyhow::Result<String> {
+pub(crate) fn table(results: &BenchResults) -> Result<String, ViewError> {
     let mut writer = ::csv::Writer::from_writer(Vec::new());
     writer.write_record(COLUMNS)?;
     for p in &results.points {
@@ -76,7 +79,7 @@ pub(super) fn table(results: &BenchResults) -> anyhow::Result<String> {
                 .map_or(String::new(), |v| v.label().to_string()),
             opt(p.server_cpu_share.map(|v| (v * 1000.0).round() / 1000.0)),
             opt(p.load_cpu_share.map(|v| (v * 1000.0).round() / 1000.0)),
-            opt(results::achieved_rate(p).map(f64::round)),
+            opt(Figure::AchievedRate.of(p).map(f64::round)),
             opt(load
                 .and_then(|l| l.schedule.as_ref())
                 .and_then(|s| s.send_lag.as_ref())
@@ -89,7 +92,10 @@ pub(super) fn table(results: &BenchResults) -> anyhow::Result<String> {
             p.note.clone().unwrap_or_default(),
         ])?;
     }
-    Ok(String::from_utf8(writer.into_inner()?)?)
+    let bytes = writer
+        .into_inner()
+        .map_err(|err| ViewError::Io(err.into_error()))?;
+    Ok(String::from_utf8_lossy(&bytes).into_owned())
 }
 
 /// An empty cell for a figure not measured.

@@ -3,6 +3,21 @@
 //! caller wants, watched from `/proc`, signalled, and waited for. The bench
 //! measures servers this way; `c10k check --serve`/`--server` tests them
 //! this way; `cargo bench` starts each model's server this way.
+//!
+//! ```no_run
+//! use std::time::Duration;
+//! use server_process::{ServerProcess, Stopped};
+//!
+//! // A plain echo server of anyone's, on a free port.
+//! let server = ServerProcess::start_command("python3 echo.py", &[]).map_err(|f| f.why)?;
+//! println!("listening on {}", server.addr);
+//! assert!(matches!(server.stop(Duration::from_secs(2)), Stopped::Cleanly(_)));
+//! # Ok::<(), String>(())
+//! ```
+
+mod commanded;
+
+pub use commanded::ExternalServer;
 
 use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;
@@ -18,7 +33,7 @@ use rustix::process::{Pid, Signal};
 /// How long a server may take to print its `listening` line.
 const START_TIMEOUT: Duration = Duration::from_secs(10);
 /// How long past its grace period a stopping server may take to exit.
-pub(crate) const STOP_SLACK: Duration = Duration::from_secs(5);
+pub const STOP_SLACK: Duration = Duration::from_secs(5);
 
 /// A running `c10k serve`.
 #[derive(Debug)]
@@ -37,9 +52,9 @@ pub struct ServerProcess {
 /// Why a server did not start: one line, and its exit status if it exited
 /// by itself (2 is a refused command line, by PROTOCOL.md and by argparse).
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) struct StartFailure {
-    pub(crate) why: String,
-    pub(crate) exit_code: Option<i32>,
+pub struct StartFailure {
+    pub why: String,
+    pub exit_code: Option<i32>,
 }
 
 /// How a server ended.
@@ -55,7 +70,7 @@ pub enum Stopped {
 
 impl ServerProcess {
     /// Starts `c10k serve <model> --addr 127.0.0.1:0 <flags>`.
-    pub(crate) fn start(model: &str, flags: &[String]) -> Result<ServerProcess, String> {
+    pub fn start(model: &str, flags: &[String]) -> Result<ServerProcess, String> {
         ServerProcess::start_binary(&own_executable()?, model, flags)
     }
 
@@ -77,10 +92,7 @@ impl ServerProcess {
     /// that the process c10k watches is the server itself, with `{addr}`
     /// in it replaced by `127.0.0.1:0`, or `--addr 127.0.0.1:0` appended if
     /// it has none, and then `flags`.
-    pub(crate) fn start_command(
-        command: &str,
-        flags: &[String],
-    ) -> Result<ServerProcess, StartFailure> {
+    pub fn start_command(command: &str, flags: &[String]) -> Result<ServerProcess, StartFailure> {
         const ADDR: &str = "127.0.0.1:0";
         let mut line = if command.contains("{addr}") {
             command.replace("{addr}", ADDR)
@@ -185,12 +197,12 @@ impl ServerProcess {
     }
 
     /// The server's resources now.
-    pub(crate) fn sample(&self) -> Option<ProcSample> {
+    pub fn sample(&self) -> Option<ProcSample> {
         process_stats::sample(self.pid())
     }
 
     /// `Some(reason)` if the server has exited already.
-    pub(crate) fn exited(&mut self) -> Option<String> {
+    pub fn exited(&mut self) -> Option<String> {
         match self.child.try_wait() {
             Ok(Some(status)) => Some(format!("exited by itself ({status}){}", self.stderr_tail())),
             _ => None,
@@ -199,7 +211,7 @@ impl ServerProcess {
 
     /// Whether the server has exited, without reaping it: its status stays
     /// for [`wait`](Self::wait).
-    pub(crate) fn has_exited(&self) -> bool {
+    pub fn has_exited(&self) -> bool {
         use rustix::process::{WaitId, WaitIdOptions, waitid};
         let Some(pid) = Pid::from_raw(self.pid() as i32) else {
             return true;
@@ -209,14 +221,14 @@ impl ServerProcess {
     }
 
     /// Sends `signal` to the server.
-    pub(crate) fn signal(&self, signal: Signal) -> Result<(), String> {
+    pub fn signal(&self, signal: Signal) -> Result<(), String> {
         let pid = Pid::from_raw(self.pid() as i32).ok_or("the server has no pid")?;
         rustix::process::kill_process(pid, signal)
             .map_err(|e| format!("cannot signal the server: {e}"))
     }
 
     /// Waits up to `limit` for the server to exit; `None` if it is still running.
-    pub(crate) fn wait(&mut self, limit: Duration) -> Option<ExitStatus> {
+    pub fn wait(&mut self, limit: Duration) -> Option<ExitStatus> {
         let deadline = Instant::now() + limit;
         loop {
             match self.child.try_wait() {
@@ -229,7 +241,7 @@ impl ServerProcess {
     }
 
     /// The `stopped model=... accepted=...` line a server prints as it exits cleanly.
-    pub(crate) fn summary(&self) -> Option<String> {
+    pub fn summary(&self) -> Option<String> {
         self.stdout
             .recv_timeout(Duration::from_secs(1))
             .ok()
@@ -258,7 +270,7 @@ impl ServerProcess {
     }
 
     /// The last line the server wrote to standard error, as `: line`, if any.
-    pub(crate) fn stderr_tail(&self) -> String {
+    pub fn stderr_tail(&self) -> String {
         let errors = self.stderr.lock().map(|e| e.clone()).unwrap_or_default();
         match errors.last() {
             Some(last) => format!(": {last}"),

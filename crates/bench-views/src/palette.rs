@@ -8,8 +8,7 @@
 
 use serde::Serialize;
 
-use crate::bench::results::BenchResults;
-use crate::models::MODELS;
+use bench::record::BenchResults;
 
 /// Tol's muted scheme (without its pale grey, kept for "no data"), then black.
 const COLOURS: [(u8, u8, u8); 10] = [
@@ -98,37 +97,53 @@ impl ModelStyle {
     }
 }
 
-/// The style of each of the run's models, in `results.models` order.
-pub(crate) fn styles(results: &BenchResults) -> Vec<ModelStyle> {
-    let names: Vec<&str> = results.models.iter().map(|m| m.name.as_str()).collect();
-    styles_of(&names)
+/// Who is drawn how: every model the harness knows, in its order.
+#[derive(Debug, Clone)]
+pub struct Palette {
+    known: Vec<String>,
 }
 
-/// A model of ours takes the colour and marker of its place in the model
-/// list, in every run. A server given by command takes the next colour no
-/// model of this run has, and a marker of its own place after the list.
-fn styles_of(names: &[&str]) -> Vec<ModelStyle> {
-    let place = |name: &str| MODELS.iter().position(|m| m.name == name);
-    let taken: Vec<usize> = names
-        .iter()
-        .filter_map(|name| place(name))
-        .map(|p| p % COLOURS.len())
-        .collect();
-    let mut free = (0..COLOURS.len())
-        .filter(|c| !taken.contains(c))
-        .chain((0..COLOURS.len()).cycle());
-    let mut commanded = 0;
-    names
-        .iter()
-        .map(|name| match place(name) {
-            Some(p) => style_at(p, p),
-            None => {
-                commanded += 1;
-                let colour = free.next().unwrap_or(0);
-                style_at(colour, MODELS.len() + commanded - 1)
-            }
-        })
-        .collect()
+impl Palette {
+    /// A palette for the harness's models, named in their lasting order
+    /// (the article's tour): a model's look is its place here.
+    pub fn new(known: &[&str]) -> Palette {
+        Palette {
+            known: known.iter().map(|name| name.to_string()).collect(),
+        }
+    }
+
+    /// The style of each of the run's models, in `results.models` order.
+    pub(crate) fn styles(&self, results: &BenchResults) -> Vec<ModelStyle> {
+        let names: Vec<&str> = results.models.iter().map(|m| m.name.as_str()).collect();
+        self.styles_of(&names)
+    }
+
+    /// A model of ours takes the colour and marker of its place in the model
+    /// list, in every run. A server given by command takes the next colour no
+    /// model of this run has, and a marker of its own place after the list.
+    fn styles_of(&self, names: &[&str]) -> Vec<ModelStyle> {
+        let place = |name: &str| self.known.iter().position(|known| known == name);
+        let taken: Vec<usize> = names
+            .iter()
+            .filter_map(|name| place(name))
+            .map(|p| p % COLOURS.len())
+            .collect();
+        let mut free = (0..COLOURS.len())
+            .filter(|c| !taken.contains(c))
+            .chain((0..COLOURS.len()).cycle());
+        let mut commanded = 0;
+        names
+            .iter()
+            .map(|name| match place(name) {
+                Some(p) => style_at(p, p),
+                None => {
+                    commanded += 1;
+                    let colour = free.next().unwrap_or(0);
+                    style_at(colour, self.known.len() + commanded - 1)
+                }
+            })
+            .collect()
+    }
 }
 
 fn style_at(colour: usize, marker: usize) -> ModelStyle {
@@ -150,10 +165,27 @@ mod tests {
         }
     }
 
+    /// The harness's models when these tests were written.
+    const TEN: [&str; 10] = [
+        "blocking",
+        "thread-per-conn",
+        "thread-pool",
+        "rayon-pool",
+        "epoll-callback",
+        "mini-executor",
+        "tokio",
+        "async-std",
+        "smol",
+        "io-uring",
+    ];
+
+    fn styles_of(names: &[&str]) -> Vec<ModelStyle> {
+        Palette::new(&TEN).styles_of(names)
+    }
+
     #[test]
     fn a_model_looks_the_same_in_every_run_and_no_two_alike() {
-        let all: Vec<&str> = MODELS.iter().map(|m| m.name).collect();
-        let every = styles_of(&all);
+        let every = styles_of(&TEN);
         distinct(&every);
         // Any subset, in any order, keeps each model's look.
         let some = styles_of(&["tokio", "blocking"]);

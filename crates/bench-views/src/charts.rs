@@ -1,6 +1,7 @@
-//! What each plot of a run shows, computed once from its results and drawn
-//! twice: as SVG for readers on GitHub ([`super::plots`]) and interactive in
-//! `report.html` ([`super::report`]). A chart holds data, not drawing.
+//! What each plot of a run shows, computed once from its [`Figures`] and
+//! drawn twice: as SVG for readers on GitHub ([`crate::plots`]) and
+//! interactive in `report.html` ([`crate::report`]). A chart holds data,
+//! not drawing.
 //!
 //! Every value a line passes through is the median over repetitions, with
 //! the smallest and largest beside it for the band. Each value also carries
@@ -10,9 +11,11 @@
 
 use serde::Serialize;
 
-use super::numbers::short_number;
-use crate::bench::results::{self, BenchResults, Loop, Outcome, Point, Spread};
+use bench::record::Loop;
 use load::report::EncodedHistograms;
+
+use crate::figures::{At, Figure, Figures, Group, ModelSummary, Spread, State};
+use crate::numbers::short_number;
 
 /// One plot.
 #[derive(Debug, Clone, Serialize)]
@@ -100,40 +103,6 @@ impl Dot {
     }
 }
 
-/// What a value says about the server.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "kebab-case")]
-pub(crate) enum State {
-    /// Every connection served, and the load generator had room to spare:
-    /// a figure about the server.
-    Server,
-    /// The load generator was as busy as the server, or behind its schedule:
-    /// the value bounds the server, it does not measure it.
-    LoadBound,
-    /// Not every connection was served (a bounded model): the value
-    /// describes only the connections that were.
-    Partial,
-}
-
-impl State {
-    /// The state of a value from these repetitions: the worst of them.
-    pub(crate) fn of(group: &[&Point]) -> State {
-        if group
-            .iter()
-            .any(|p| p.outcome != Outcome::Ok || !results::fully_served(p))
-        {
-            State::Partial
-        } else if group
-            .iter()
-            .any(|p| p.limited_by.is_some_and(|v| v.involves_load()))
-        {
-            State::LoadBound
-        } else {
-            State::Server
-        }
-    }
-}
-
 /// One model's bar; no value means no bar, and `note` says why.
 #[derive(Debug, Clone, Serialize)]
 pub(crate) struct Bar {
@@ -142,67 +111,53 @@ pub(crate) struct Bar {
     pub(crate) note: String,
 }
 
-/// A matrix point: which repetitions a value gathers.
-#[derive(Clone, Copy)]
-struct At {
-    x: f64,
-    mode: Loop,
-    connections: usize,
-    size: usize,
-    rate: Option<f64>,
-}
-
-/// Every chart of `results`, in the order the README shows them.
-pub(crate) fn charts(results: &BenchResults) -> Vec<Chart> {
+/// Every chart of a run, in the order the README shows them.
+pub(crate) fn charts(figures: &Figures<'_>) -> Vec<Chart> {
+    let results = figures.results;
     let mut charts = Vec::new();
     // The headline first: what a message costs each server at fixed rates.
     for &conns in &results.plan.efficiency_conns {
-        charts.push(efficiency(results, conns));
+        charts.push(efficiency(figures, conns));
     }
     for &size in &results.plan.sizes {
-        charts.push(connection_series(results, size, Figure::Throughput));
+        charts.push(connection_series(figures, size, Figure::MsgsPerS));
     }
-    let size = results.base_size();
-    charts.push(connection_series(results, size, Figure::P50));
-    charts.push(connection_series(results, size, Figure::P99));
+    let size = figures.base_size;
+    charts.push(connection_series(figures, size, Figure::P50));
+    charts.push(connection_series(figures, size, Figure::P99));
     if !results.plan.rates.is_empty() {
-        charts.push(knee(results));
+        charts.push(knee(figures));
     }
     if results.points.iter().any(|p| p.histograms.is_some()) {
-        charts.push(spectrum(results));
+        charts.push(spectrum(figures));
     }
     if results.points.iter().any(|p| {
         p.load
             .as_ref()
             .is_some_and(|l| !l.p99_by_second_us.is_empty())
     }) {
-        charts.push(over_time(results));
+        charts.push(over_time(figures));
     }
-    charts.extend(bar_charts(results));
+    charts.extend(bar_charts(figures));
     charts
 }
 
-#[derive(Clone, Copy)]
-enum Figure {
-    Throughput,
-    P50,
-    P99,
-}
-
-impl Figure {
-    fn of(self, point: &Point) -> Option<f64> {
-        match self {
-            Figure::Throughput => results::msgs_per_s(point),
-            Figure::P50 => results::p50_us(point),
-            Figure::P99 => results::p99_us(point),
-        }
-    }
+/// The repetitions of each of the run's models at `at`, in model order
+/// (none where a model did not run there).
+fn each_model<'f, 'r>(
+    figures: &'f Figures<'r>,
+    at: At,
+) -> impl Iterator<Item = (usize, &'f [&'r bench::record::Point])> {
+    (0..figures.results.models.len()).map(move |model| {
+        let points = figures.group(model, at).map_or(&[][..], |g| &g.points[..]);
+        (model, points)
+    })
 }
 
 /// A closed-loop figure against connections (log x), one line per model.
-fn connection_series(results: &BenchResults, size: usize, figure: Figure) -> Chart {
+fn connection_series(figures: &Figures<'_>, size: usize, figure: Figure) -> Chart {
     let (file, title, y) = match figure {
-        Figure::Throughput => (
+        Figure::MsgsPerS => (
             format!("throughput-{size}B.svg"),
             format!("Closed-loop throughput, {size}-byte messages"),
             Axis::linear("messages per second"),
@@ -212,27 +167,22 @@ fn connection_series(results: &BenchResults, size: usize, figure: Figure) -> Cha
             format!("Median echo latency, closed loop, {size}-byte messages"),
             Axis::log("p50 latency (microseconds, log scale)"),
         ),
-        Figure::P99 => (
+        _ => (
             "latency-p99.svg".into(),
             format!("p99 echo latency, closed loop, {size}-byte messages"),
             Axis::log("p99 latency (microseconds, log scale)"),
         ),
     };
-    let at: Vec<At> = results
+    let at: Vec<(f64, At)> = figures
+        .results
         .plan
         .conns
         .iter()
-        .map(|&connections| At {
-            x: connections as f64,
-            mode: Loop::Closed,
-            connections,
-            size,
-            rate: None,
-        })
+        .map(|&connections| (connections as f64, At::closed(connections, size)))
         .collect();
-    let series = lines(results, &at, |a, _| a.x, |p| figure.of(p));
+    let series = lines(figures, &at, |x, _| x, figure);
     line_chart(
-        results,
+        figures,
         (file, title),
         (Axis::log("connections (log scale)"), y),
         series,
@@ -243,22 +193,18 @@ fn connection_series(results: &BenchResults, size: usize, figure: Figure) -> Cha
 
 /// p99 latency against the rate the load actually offered (open loop):
 /// where the knee is.
-fn knee(results: &BenchResults) -> Chart {
-    let (connections, size) = (results.plan.rate_conns, results.base_size());
-    let at = open_loop(&results.plan.rates, connections, size);
+fn knee(figures: &Figures<'_>) -> Chart {
+    let (connections, size) = (figures.results.plan.rate_conns, figures.base_size);
+    let at = open_loop(&figures.results.plan.rates, connections, size);
     // Placed at the rate the load achieved: one that fell behind sits left.
-    let achieved = |a: &At, group: &[&Point]| {
-        Spread::of(
-            group
-                .iter()
-                .filter_map(|p| results::achieved_rate(p))
-                .collect(),
-        )
-        .map_or(a.x, |s| s.median.max(1.0))
+    let achieved = |x: f64, group: &Group<'_>| {
+        group
+            .spread(Figure::AchievedRate)
+            .map_or(x, |s| s.median.max(1.0))
     };
-    let series = lines(results, &at, achieved, results::p99_us);
+    let series = lines(figures, &at, achieved, Figure::P99);
     line_chart(
-        results,
+        figures,
         (
             "latency-vs-rate.svg".into(),
             format!(
@@ -279,12 +225,12 @@ fn knee(results: &BenchResults) -> Chart {
 }
 
 /// Server CPU per message at the fixed offered rates, over `conns` connections.
-fn efficiency(results: &BenchResults, conns: usize) -> Chart {
-    let size = results.base_size();
-    let at = open_loop(&results.plan.efficiency_rates, conns, size);
-    let series = lines(results, &at, |a, _| a.x, results::cpu_us_per_message);
+fn efficiency(figures: &Figures<'_>, conns: usize) -> Chart {
+    let size = figures.base_size;
+    let at = open_loop(&figures.results.plan.efficiency_rates, conns, size);
+    let series = lines(figures, &at, |x, _| x, Figure::CpuPerMessage);
     line_chart(
-        results,
+        figures,
         (
             format!("efficiency-{conns}c.svg"),
             format!("Server CPU per message at fixed offered rates, {conns} connections, {size} B"),
@@ -304,8 +250,8 @@ fn efficiency(results: &BenchResults, conns: usize) -> Chart {
 /// fixed rate over the most connections (every unbounded model keeps up
 /// there, and the open loop's latency is corrected), else the first
 /// open-loop point, else the closed loop at the reference connections.
-pub(crate) fn spectrum_point(results: &BenchResults) -> (Loop, usize, Option<f64>) {
-    let plan = &results.plan;
+fn spectrum_point(figures: &Figures<'_>) -> (Loop, usize, Option<f64>) {
+    let plan = &figures.results.plan;
     let lowest = |rates: &[f64]| rates.iter().copied().min_by(f64::total_cmp);
     match (
         plan.efficiency_conns.iter().max(),
@@ -314,7 +260,7 @@ pub(crate) fn spectrum_point(results: &BenchResults) -> (Loop, usize, Option<f64
         (Some(&conns), Some(rate)) => (Loop::Open, conns, Some(rate)),
         _ => match lowest(&plan.rates) {
             Some(rate) => (Loop::Open, plan.rate_conns, Some(rate)),
-            None => (Loop::Closed, results.reference_conns(), None),
+            None => (Loop::Closed, figures.reference_conns, None),
         },
     }
 }
@@ -325,16 +271,12 @@ const SPECTRUM_STEPS: u32 = 50;
 /// Echo latency by percentile at [`spectrum_point`], per model: the
 /// repetitions' histograms added exactly, with each percentile's range
 /// over the repetitions as the band.
-fn spectrum(results: &BenchResults) -> Chart {
-    let (mode, connections, rate) = spectrum_point(results);
-    let size = results.base_size();
-    let series = results
-        .models
-        .iter()
-        .enumerate()
-        .map(|(model, info)| {
-            let group = results.repetitions(&info.name, mode, connections, size, rate);
-            let state = State::of(&group);
+fn spectrum(figures: &Figures<'_>) -> Chart {
+    let (mode, connections, rate) = spectrum_point(figures);
+    let size = figures.base_size;
+    let series = each_model(figures, At::new(mode, connections, size, rate))
+        .map(|(model, group)| {
+            let state = State::of(group);
             let histograms: Vec<_> = group
                 .iter()
                 .filter_map(|p| EncodedHistograms::decode(&p.histograms.as_ref()?.echo).ok())
@@ -380,7 +322,7 @@ fn spectrum(results: &BenchResults) -> Chart {
         None => format!("closed loop, {connections} connections"),
     };
     let mut chart = line_chart(
-        results,
+        figures,
         (
             "latency-spectrum.svg".into(),
             format!("Echo latency by percentile, {place}, {size} B"),
@@ -405,16 +347,11 @@ fn spectrum(results: &BenchResults) -> Chart {
 
 /// The corrected p99 of each second of the window at the largest
 /// closed-loop point, per model: stalls and drift show as spikes and slopes.
-fn over_time(results: &BenchResults) -> Chart {
-    let largest = results.plan.conns.iter().copied().max().unwrap_or(0);
-    let size = results.base_size();
-    let series = results
-        .models
-        .iter()
-        .enumerate()
-        .map(|(model, info)| {
-            let group = results.repetitions(&info.name, Loop::Closed, largest, size, None);
-            let state = State::of(&group);
+fn over_time(figures: &Figures<'_>) -> Chart {
+    let (largest, size) = (figures.largest, figures.base_size);
+    let series = each_model(figures, At::closed(largest, size))
+        .map(|(model, group)| {
+            let state = State::of(group);
             let seconds: Vec<&[f64]> = group
                 .iter()
                 .filter_map(|p| Some(p.load.as_ref()?.p99_by_second_us.as_slice()))
@@ -442,7 +379,7 @@ fn over_time(results: &BenchResults) -> Chart {
         })
         .collect();
     line_chart(
-        results,
+        figures,
         (
             "p99-over-time.svg".into(),
             format!("p99 echo latency per second, {largest} connections, closed loop, {size} B"),
@@ -463,11 +400,10 @@ fn over_time(results: &BenchResults) -> Chart {
 }
 
 /// The per-model bar charts.
-fn bar_charts(results: &BenchResults) -> Vec<Chart> {
-    let summaries = results.summaries();
-    let largest = results.plan.conns.iter().copied().max().unwrap_or(0);
-    let reference = results.reference_conns();
-    type Figure = fn(&results::ModelSummary) -> Option<f64>;
+fn bar_charts(figures: &Figures<'_>) -> Vec<Chart> {
+    let summaries = &figures.summaries;
+    let (largest, reference) = (figures.largest, figures.reference_conns);
+    type Figure = fn(&ModelSummary) -> Option<f64>;
     let specs: [(&str, String, &str, Figure); 3] = [
         (
             "memory-per-connection.svg",
@@ -517,7 +453,7 @@ fn bar_charts(results: &BenchResults) -> Vec<Chart> {
             };
             let mut caption = vec![format!(
                 "Medians over {} repetition(s).",
-                results.plan.repeat
+                figures.results.plan.repeat
             )];
             if bars.iter().any(|b| b.value.is_none()) {
                 caption.push(
@@ -539,49 +475,37 @@ fn bar_charts(results: &BenchResults) -> Vec<Chart> {
 }
 
 /// The open-loop points at `rates` over `connections`, placed at their rate.
-fn open_loop(rates: &[f64], connections: usize, size: usize) -> Vec<At> {
+fn open_loop(rates: &[f64], connections: usize, size: usize) -> Vec<(f64, At)> {
     rates
         .iter()
-        .map(|&rate| At {
-            x: rate,
-            mode: Loop::Open,
-            connections,
-            size,
-            rate: Some(rate),
-        })
+        .map(|&rate| (rate, At::open(rate, connections, size)))
         .collect()
 }
 
-/// Each model's median `figure` at each of `at`, with its range and state,
-/// placed on the x axis by `place` (the point's own x, or what it achieved).
+/// Each model's median `figure` at each of `at` (an x and its point),
+/// with its range and state, placed on the x axis by `place` (the point's
+/// own x, or what it achieved).
 fn lines(
-    results: &BenchResults,
-    at: &[At],
-    place: impl Fn(&At, &[&Point]) -> f64,
-    figure: impl Fn(&Point) -> Option<f64>,
+    figures: &Figures<'_>,
+    at: &[(f64, At)],
+    place: impl Fn(f64, &Group<'_>) -> f64,
+    figure: Figure,
 ) -> Vec<Series> {
-    results
-        .models
-        .iter()
-        .enumerate()
-        .map(|(model, info)| Series {
+    (0..figures.results.models.len())
+        .map(|model| Series {
             model,
             dots: at
                 .iter()
-                .filter_map(|a| {
-                    let group =
-                        results.repetitions(&info.name, a.mode, a.connections, a.size, a.rate);
-                    let spread = Spread::of(group.iter().filter_map(|p| figure(p)).collect())?;
-                    let first = group.first().and_then(|first| {
-                        results.points.iter().position(|p| std::ptr::eq(p, *first))
-                    });
+                .filter_map(|&(x, at)| {
+                    let group = figures.group(model, at)?;
+                    let spread = group.spread(figure)?;
                     Some(Dot {
-                        x: place(a, &group),
+                        x: place(x, group),
                         y: spread.median,
                         min: spread.min,
                         max: spread.max,
-                        state: State::of(&group),
-                        point: first,
+                        state: group.state,
+                        point: Some(group.first),
                     })
                 })
                 .collect(),
@@ -600,7 +524,7 @@ enum Summary {
 /// A line chart, its caption saying what its marks mean and how many
 /// values are not about the server alone.
 fn line_chart(
-    results: &BenchResults,
+    figures: &Figures<'_>,
     (file, title): (String, String),
     (x, y): (Axis, Axis),
     series: Vec<Series>,
@@ -614,7 +538,7 @@ fn line_chart(
             .filter(|d| d.state == state)
             .count()
     };
-    let repeat = results.plan.repeat;
+    let repeat = figures.results.plan.repeat;
     let spread = if repeat > 1 {
         format!("medians of {repeat} repetitions, the band from the smallest to the largest")
     } else {
@@ -675,6 +599,7 @@ fn values(n: usize) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use bench::record::Point;
 
     /// A closed-loop point at 4 connections, `ready` of them served.
     fn point(outcome: &str, ready: usize, limited_by: &str) -> Point {
