@@ -8,7 +8,7 @@ use serde_json::Value;
 
 const C10K: &str = env!("CARGO_BIN_EXE_c10k");
 const PLOTS: [&str; 10] = [
-    "efficiency-4c.svg",
+    "efficiency.svg",
     "throughput-64B.svg",
     "latency-p50.svg",
     "latency-p99.svg",

@@ -162,7 +162,8 @@ fn assert_drew(dom: &str, expected: &[String], models: usize, page: &Path) {
                 .any(|s| !s["dots"].as_array().unwrap().is_empty())
         }) || spec["body"]["bars"]
             .as_array()
-            .is_some_and(|bars| bars.iter().any(|b| !b["value"].is_null()));
+            .is_some_and(|bars| bars.iter().any(|b| !b["value"].is_null()))
+            || panel_rows(spec).iter().any(|row| !row["value"].is_null());
         assert_eq!(
             marks > 0,
             has_values,
@@ -174,12 +175,24 @@ fn assert_drew(dom: &str, expected: &[String], models: usize, page: &Path) {
             "{}: {name} is empty",
             page.display()
         );
-        if let Some(bars) = spec["body"]["bars"].as_array() {
-            for bar in bars {
-                let model = &data["models"][bar["model"].as_u64().unwrap() as usize]["name"];
-                let row = format!(">{}</text>", model.as_str().unwrap());
-                assert!(chart.contains(&row), "{name}: no row for {model}");
-            }
+        let rows = spec["body"]["bars"].as_array().cloned().unwrap_or_default();
+        for row in rows.iter().chain(&panel_rows(spec)) {
+            let model = &data["models"][row["model"].as_u64().unwrap() as usize]["name"];
+            let label = format!(">{}</text>", model.as_str().unwrap());
+            assert!(chart.contains(&label), "{name}: no row for {model}");
+        }
+        // A dot plot's panels list the models cheapest first, as drawn.
+        for panel in spec["body"]["panels"].as_array().into_iter().flatten() {
+            let medians: Vec<f64> = panel["rows"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .filter(|row| !row["value"].is_null() && row["value"]["state"] != "partial")
+                .map(|row| row["value"]["x"].as_f64().unwrap())
+                .collect();
+            assert!(medians.is_sorted(), "{name}: {} unsorted", panel["title"]);
+            let title = format!(">{}</text>", panel["title"].as_str().unwrap());
+            assert!(chart.contains(&title), "{name}: no panel {title}");
         }
     }
     let table = &dom[dom.find("id=\"summary-table\"").unwrap()..];
@@ -190,6 +203,16 @@ fn assert_drew(dom: &str, expected: &[String], models: usize, page: &Path) {
         "{}: a header and a row per model",
         page.display()
     );
+}
+
+/// Every row of every panel of a dot plot (none for other charts).
+fn panel_rows(spec: &serde_json::Value) -> Vec<serde_json::Value> {
+    spec["body"]["panels"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .flat_map(|panel| panel["rows"].as_array().cloned().unwrap_or_default())
+        .collect()
 }
 
 /// The data a page carries, as its script reads it.

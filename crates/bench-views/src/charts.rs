@@ -9,6 +9,8 @@
 //! generator, or about a model that served only some of its connections, as
 //! ordinary data: see [`State`].
 
+use std::cmp::Ordering;
+
 use serde::Serialize;
 
 use bench::record::Loop;
@@ -68,6 +70,35 @@ pub(crate) enum Body {
     Lines { series: Vec<Series> },
     /// One horizontal bar per model, every model of the run listed.
     Bars { bars: Vec<Bar> },
+    /// A dot plot: one panel per matrix point, in each a row per model
+    /// with its median as a dot and the range as a bar, on one x axis.
+    Dots {
+        panels: Vec<Panel>,
+        columns: usize,
+        /// The largest value the x axis must hold: every complete value's
+        /// range. A partial value beyond it (a bounded model's few
+        /// connections) is drawn at the axis's end, its note saying so.
+        x_max: f64,
+    },
+}
+
+/// One matrix point of a dot plot.
+#[derive(Debug, Clone, Serialize)]
+pub(crate) struct Panel {
+    pub(crate) title: String,
+    /// Every model of the run, in the order the panel lists them.
+    pub(crate) rows: Vec<Row>,
+}
+
+/// One model's row in a panel: its value (the median as `x`, the range as
+/// `min`-`max`), or none, and the value as text or why there is none.
+#[derive(Debug, Clone, Serialize)]
+pub(crate) struct Row {
+    pub(crate) model: usize,
+    pub(crate) value: Option<Dot>,
+    pub(crate) note: String,
+    /// The value lies beyond the axis (a partial value only).
+    pub(crate) off_scale: bool,
 }
 
 /// One model's line.
@@ -116,8 +147,8 @@ pub(crate) fn charts(figures: &Figures<'_>) -> Vec<Chart> {
     let results = figures.results;
     let mut charts = Vec::new();
     // The headline first: what a message costs each server at fixed rates.
-    for &conns in &results.plan.efficiency_conns {
-        charts.push(efficiency(figures, conns));
+    if !figures.efficiency_points().is_empty() {
+        charts.push(efficiency(figures));
     }
     for &size in &results.plan.sizes {
         charts.push(connection_series(figures, size, Figure::MsgsPerS));
@@ -224,26 +255,105 @@ fn knee(figures: &Figures<'_>) -> Chart {
     )
 }
 
-/// Server CPU per message at the fixed offered rates, over `conns` connections.
-fn efficiency(figures: &Figures<'_>, conns: usize) -> Chart {
+/// The headline: server CPU per message at each fixed offered rate and
+/// connection count, one panel each, the models sorted cheapest first.
+fn efficiency(figures: &Figures<'_>) -> Chart {
     let size = figures.base_size;
-    let at = open_loop(&figures.results.plan.efficiency_rates, conns, size);
-    let series = lines(figures, &at, |x, _| x, Figure::CpuPerMessage);
-    line_chart(
-        figures,
-        (
-            format!("efficiency-{conns}c.svg"),
-            format!("Server CPU per message at fixed offered rates, {conns} connections, {size} B"),
-        ),
-        (
-            // Log, as the rates are planned: a few multiples apart, none near 0.
-            Axis::log("offered messages per second (log scale)"),
-            Axis::linear("server CPU microseconds per message (lower is better)"),
-        ),
-        series,
-        Summary::Medians,
-        vec![],
-    )
+    let panels: Vec<Panel> = figures
+        .efficiency_points()
+        .into_iter()
+        .map(|(rate, conns)| {
+            let at = At::open(rate, conns, size);
+            let mut rows: Vec<Row> = (0..figures.results.models.len())
+                .map(|model| {
+                    let group = figures.group(model, at);
+                    let value = group.and_then(|group| {
+                        let spread = group.spread(Figure::CpuPerMessage)?;
+                        Some(Dot {
+                            x: spread.median,
+                            y: 0.0,
+                            min: spread.min,
+                            max: spread.max,
+                            state: group.state,
+                            point: Some(group.first),
+                        })
+                    });
+                    let note = match (&value, group) {
+                        (Some(dot), _) => short_number(dot.x),
+                        (None, Some(_)) => "not measured".into(),
+                        (None, None) => "not run".into(),
+                    };
+                    Row {
+                        model,
+                        value,
+                        note,
+                        off_scale: false,
+                    }
+                })
+                .collect();
+            rows.sort_by(|a, b| {
+                sorting(a)
+                    .partial_cmp(&sorting(b))
+                    .unwrap_or(Ordering::Equal)
+            });
+            Panel {
+                title: format!("{} msg/s over {conns} connections", short_number(rate)),
+                rows,
+            }
+        })
+        .collect();
+    let mut panels = panels;
+    let values = |panels: &[Panel]| -> Vec<Dot> {
+        panels
+            .iter()
+            .flat_map(|p| &p.rows)
+            .filter_map(|r| r.value.clone())
+            .collect()
+    };
+    let complete = values(&panels)
+        .iter()
+        .filter(|dot| dot.state != State::Partial)
+        .map(|dot| dot.max)
+        .fold(f64::NEG_INFINITY, f64::max);
+    // Only partial values: they set the axis, as nothing else would.
+    let x_max = if complete.is_finite() {
+        complete
+    } else {
+        values(&panels).iter().map(|dot| dot.x).fold(0.0, f64::max)
+    };
+    for row in panels.iter_mut().flat_map(|p| &mut p.rows) {
+        if row.value.as_ref().is_some_and(|dot| dot.x > x_max) {
+            row.off_scale = true;
+            row.note.push_str(", off scale");
+        }
+    }
+    let states: Vec<State> = values(&panels).iter().map(|dot| dot.state).collect();
+    Chart {
+        file: "efficiency.svg".into(),
+        title: format!("Server CPU per message at fixed offered rates, {size} B"),
+        x: Axis::linear("server CPU microseconds per message (lower is better)"),
+        y: Axis::linear("model, cheapest first"),
+        caption: caption(figures, &states, Summary::Dots, vec![
+            "Each panel lists the models cheapest first; a value not about every connection, and a model without one, come last; a value off scale sits at the axis's end.".into(),
+        ]),
+        // A column per offered rate, a row per connection count.
+        body: Body::Dots {
+            panels,
+            columns: figures.results.plan.efficiency_rates.len().clamp(1, 3),
+            x_max,
+        },
+        marker_every: 1,
+    }
+}
+
+/// Where a row goes in its panel: complete values by their median, then
+/// partial ones (a bounded model), then models without a value.
+fn sorting(row: &Row) -> (u8, f64) {
+    match &row.value {
+        Some(dot) if dot.state != State::Partial => (0, dot.x),
+        Some(dot) => (1, dot.x),
+        None => (2, 0.0),
+    }
 }
 
 /// The point whose latency distribution the spectrum shows: the lowest
@@ -513,10 +623,12 @@ fn lines(
         .collect()
 }
 
-/// How a line's values were made from the repetitions, in the caption's words.
+/// How a chart's values were made from the repetitions, in the caption's words.
 enum Summary {
     /// The median of the repetitions' values, the band their range.
     Medians,
+    /// The same, drawn as dots with a bar for the range.
+    Dots,
     /// The repetitions' histograms added, the band each percentile's range.
     Added { corrected: bool },
 }
@@ -531,16 +643,48 @@ fn line_chart(
     summary: Summary,
     notes: Vec<String>,
 ) -> Chart {
-    let count = |state: State| {
-        series
-            .iter()
-            .flat_map(|s| &s.dots)
-            .filter(|d| d.state == state)
-            .count()
-    };
+    let states: Vec<State> = series
+        .iter()
+        .flat_map(|s| &s.dots)
+        .map(|d| d.state)
+        .collect();
+    Chart {
+        file,
+        title,
+        x,
+        y,
+        caption: caption(figures, &states, summary, notes),
+        body: Body::Lines { series },
+        marker_every: 1,
+    }
+}
+
+/// What a chart's marks mean, counting the values of each state among
+/// `states`, then `notes`.
+fn caption(
+    figures: &Figures<'_>,
+    states: &[State],
+    summary: Summary,
+    notes: Vec<String>,
+) -> Vec<String> {
+    let count = |state: State| states.iter().filter(|&&s| s == state).count();
     let repeat = figures.results.plan.repeat;
+    let (band, filled, hollow, faded) = match summary {
+        Summary::Dots => (
+            "the bar",
+            "Filled dots",
+            "Hollow dots",
+            "Faded dots, without a bar",
+        ),
+        _ => (
+            "the band",
+            "Filled markers on solid lines",
+            "Hollow markers, dashed lines",
+            "Faded markers, not joined",
+        ),
+    };
     let spread = if repeat > 1 {
-        format!("medians of {repeat} repetitions, the band from the smallest to the largest")
+        format!("medians of {repeat} repetitions, {band} from the smallest to the largest")
     } else {
         "one repetition, so no spread was measured".to_string()
     };
@@ -554,38 +698,28 @@ fn line_chart(
                 ""
             }
         ),
-        Summary::Medians if server > 0 => format!(
-            "Filled markers on solid lines ({}): figures about the server; {spread}.",
+        _ if server > 0 => format!(
+            "{filled} ({}): figures about the server; {spread}.",
             values(server)
         ),
-        Summary::Medians => {
-            format!("No value in this plot is about the server alone; {spread}.")
-        }
+        _ => format!("No value in this plot is about the server alone; {spread}."),
     }];
     let load_bound = count(State::LoadBound);
     if load_bound > 0 {
         caption.push(format!(
-            "Hollow markers, dashed lines ({}): the load generator was as busy as the server or behind its schedule, so the value bounds the server rather than measures it.",
+            "{hollow} ({}): the load generator was as busy as the server or behind its schedule, so the value bounds the server rather than measures it.",
             values(load_bound)
         ));
     }
     let partial = count(State::Partial);
     if partial > 0 {
         caption.push(format!(
-            "Faded markers, not joined ({}): not every connection was served (a bounded model), so the value describes only the connections that were.",
+            "{faded} ({}): not every connection was served (a bounded model), so the value describes only the connections that were.",
             values(partial)
         ));
     }
     caption.extend(notes);
-    Chart {
-        file,
-        title,
-        x,
-        y,
-        body: Body::Lines { series },
-        caption,
-        marker_every: 1,
-    }
+    caption
 }
 
 fn values(n: usize) -> String {
@@ -634,6 +768,54 @@ mod tests {
             State::of(&[&point("ok", 3, "server-bound")]),
             State::Partial
         );
+    }
+
+    /// The committed full run, as `c10k plot` reads it.
+    fn committed_run() -> bench::record::BenchResults {
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../../results/2026-11-28-full-2core-amd-epyc");
+        bench::record::read(&dir).unwrap()
+    }
+
+    #[test]
+    fn the_headline_dot_plot_sorts_each_panel_and_keeps_every_model() {
+        let results = committed_run();
+        let figures = Figures::of(&results);
+        let chart = efficiency(&figures);
+        let Body::Dots {
+            panels,
+            columns,
+            x_max,
+        } = &chart.body
+        else {
+            panic!("the headline is a dot plot");
+        };
+        assert_eq!(panels.len(), figures.efficiency_points().len());
+        assert_eq!(*columns, results.plan.efficiency_rates.len());
+        for panel in panels {
+            let mut models: Vec<usize> = panel.rows.iter().map(|r| r.model).collect();
+            models.sort_unstable();
+            assert_eq!(models, (0..results.models.len()).collect::<Vec<_>>());
+            let keys: Vec<(u8, f64)> = panel.rows.iter().map(sorting).collect();
+            assert!(
+                keys.is_sorted_by(|a, b| a <= b),
+                "{}: {keys:?}",
+                panel.title
+            );
+            for row in &panel.rows {
+                let dot = row.value.as_ref().unwrap();
+                // The axis holds every complete value; only partial ones run off it.
+                assert_eq!(row.off_scale, dot.x > *x_max, "{}", row.note);
+                assert!(!row.off_scale || dot.state == State::Partial);
+                if dot.state != State::Partial {
+                    assert!(dot.max <= *x_max);
+                }
+            }
+        }
+        // The bounded models come last at 1,000 connections: they served a few.
+        let last = panels[2].rows.last().unwrap();
+        assert_eq!(results.models[last.model].name, "blocking");
+        assert_eq!(last.value.as_ref().unwrap().state, State::Partial);
     }
 
     #[test]

@@ -20,7 +20,7 @@ use plotters::style::text_anchor::{HPos, Pos, VPos};
 use bench::record::BenchResults;
 
 use crate::ViewError;
-use crate::charts::{Axis, Bar, Body, Chart, Dot, Series};
+use crate::charts::{Axis, Bar, Body, Chart, Dot, Panel, Series};
 use crate::figures::State;
 use crate::numbers::{percentile_label, short_number};
 use crate::palette::ModelStyle;
@@ -31,6 +31,12 @@ const LEGEND_WIDTH: u32 = 190;
 const CAPTION_LINE: u32 = 16;
 /// Bar rows, each this tall.
 const BAR_ROW: u32 = 34;
+/// A dot plot's title, above its panels.
+const DOTS_TITLE: u32 = 34;
+/// A dot plot panel's rows, each this tall, and what the panel adds to them
+/// (its title, margins and x axis).
+const DOT_ROW: u32 = 22;
+const PANEL_FRAME: u32 = 92;
 const MARKER_RADIUS: f64 = 5.0;
 /// How strongly a partial value's marker is drawn.
 const FADED: f64 = 0.35;
@@ -74,6 +80,13 @@ fn draw(
     let plot_height = match &chart.body {
         Body::Lines { .. } => PLOT_HEIGHT,
         Body::Bars { bars } => 90 + BAR_ROW * bars.len() as u32,
+        Body::Dots {
+            panels, columns, ..
+        } => {
+            let rows = panels.iter().map(|p| p.rows.len()).max().unwrap_or(0) as u32;
+            let grid_rows = panels.len().div_ceil(*columns) as u32;
+            DOTS_TITLE + grid_rows * (PANEL_FRAME + DOT_ROW * rows)
+        }
     };
     let root = SVGBackend::new(file, (WIDTH, plot_height + caption_height)).into_drawing_area();
     root.fill(&WHITE)?;
@@ -99,6 +112,11 @@ fn draw(
             legend(&canvas, &legend_area, shown.map(|s| s.model))?;
         }
         Body::Bars { bars } => self::bars(&canvas, &top, bars)?,
+        Body::Dots {
+            panels,
+            columns,
+            x_max,
+        } => dots(&canvas, &top, panels, *columns, *x_max)?,
     }
     root.present()?;
     Ok(())
@@ -297,6 +315,88 @@ where
             bar.note.clone(),
             (ex + 6, ey),
             anchored(12, HPos::Left),
+        ))?;
+    }
+    Ok(())
+}
+
+/// A dot plot: the panels in a grid of `columns`, all on one x axis so that
+/// panels compare, each listing its models in its own order.
+fn dots(
+    canvas: &Canvas<'_, '_>,
+    area: &Area<'_>,
+    panels: &[Panel],
+    columns: usize,
+    x_max: f64,
+) -> Result<(), ViewError> {
+    let area = area.titled(&canvas.chart.title, ("sans-serif", 16))?;
+    let (low, high) = bounds(std::iter::once(x_max), false);
+    let grid_rows = panels.len().div_ceil(columns.max(1));
+    let cells = area.split_evenly((grid_rows, columns.max(1)));
+    for (panel, cell) in panels.iter().zip(&cells) {
+        dot_panel(canvas, cell, panel, low..high)?;
+    }
+    Ok(())
+}
+
+/// One panel: a row per model, first at the top, with its name on the
+/// left, its range as a bar, its median as its marker, and the median (or
+/// why there is none) on the right.
+fn dot_panel(
+    canvas: &Canvas<'_, '_>,
+    area: &Area<'_>,
+    panel: &Panel,
+    x: std::ops::Range<f64>,
+) -> Result<(), ViewError> {
+    let Canvas {
+        root,
+        results,
+        chart,
+        styles,
+    } = *canvas;
+    let rows = panel.rows.len();
+    let mut plot = ChartBuilder::on(area)
+        .caption(&panel.title, ("sans-serif", 14))
+        .margin(8)
+        .margin_right(84)
+        .x_label_area_size(40)
+        .y_label_area_size(112)
+        .build_cartesian_2d(x.clone(), -0.5..rows.max(1) as f64 - 0.5)?;
+    let x_format = tick_format(&chart.x);
+    plot.configure_mesh()
+        .disable_y_mesh()
+        .y_labels(0)
+        .x_labels(6)
+        .x_desc(&chart.x.label)
+        .x_label_formatter(&x_format)
+        .x_max_light_lines(1)
+        .light_line_style(RGBColor(235, 235, 235))
+        .draw()?;
+    for (i, row) in panel.rows.iter().enumerate() {
+        let y = (rows - 1 - i) as f64;
+        let style = styles[row.model];
+        let name = results.models.get(row.model).map_or("?", |m| &m.name);
+        let (left, middle) = plot.backend_coord(&(x.start, y));
+        root.draw(&Text::new(
+            name.to_string(),
+            (left - 8, middle),
+            anchored(12, HPos::Right),
+        ))?;
+        if let Some(dot) = &row.value {
+            if dot.state != State::Partial && dot.max > dot.min {
+                plot.draw_series(LineSeries::new(
+                    [(dot.min, y), (dot.max, y)],
+                    rgb(style).stroke_width(3),
+                ))?;
+            }
+            let centre = plot.backend_coord(&(dot.x.min(x.end), y));
+            marker(root, centre, dot.state, style)?;
+        }
+        let (right, _) = plot.backend_coord(&(x.end, y));
+        root.draw(&Text::new(
+            row.note.clone(),
+            (right + 8, middle),
+            anchored(11, HPos::Left),
         ))?;
     }
     Ok(())

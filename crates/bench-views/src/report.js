@@ -239,10 +239,69 @@
     return marks;
   }
 
+  // A dot plot, as the static one: panels in a grid on one x axis, each
+  // listing the models in its own order (cheapest first), a dot for the
+  // median and a bar for the range; hidden models leave their panels.
+  function drawDots(root, chart) {
+    const { panels, columns, x_max } = chart.body;
+    // The figure's heading names the chart: no title inside, unlike the SVG.
+    const rowHeight = 22, title = 6, frame = { left: 112, right: 84, top: 30, bottom: 52 };
+    const shown = panels.map((panel) => panel.rows.filter((row) => !hidden.has(row.model)));
+    const rowsEach = Math.max(1, ...shown.map((rows) => rows.length));
+    const panelHeight = frame.top + frame.bottom + rowHeight * rowsEach;
+    const gridRows = Math.ceil(panels.length / columns);
+    root.setAttribute("viewBox", `0 0 ${W} ${title + gridRows * panelHeight}`);
+    // As the SVG plot: one axis for every panel, set by the complete values.
+    const range = bounds([x_max], false);
+    const width = W / columns;
+    let marks = 0;
+    panels.forEach((panel, i) => {
+      const left = (i % columns) * width, top = title + Math.floor(i / columns) * panelHeight;
+      const plot = { left: left + frame.left, right: left + width - frame.right, top: top + frame.top, bottom: top + frame.top + rowHeight * rowsEach };
+      const xs = scale(chart.x, range, [plot.left, plot.right]);
+      svg("text", { x: (plot.left + plot.right) / 2, y: top + 18, "text-anchor": "middle", "font-size": 13 }, root).textContent = panel.title;
+      axes(root, chart, xs, { ticks: [] }, plot);
+      shown[i].forEach((row, r) => {
+        const y = plot.top + r * rowHeight + rowHeight / 2;
+        const model = models[row.model];
+        svg("text", { x: plot.left - 8, y: y + 4, "text-anchor": "end", "font-size": 12 }, root).textContent = model.name;
+        svg("text", { x: plot.right + 8, y: y + 4, "font-size": 11 }, root).textContent = row.note;
+        const dot = row.value;
+        if (dot === null) return;
+        const layer = svg("g", { "data-model": model.name }, root);
+        if (dot.state !== "partial" && dot.max > dot.min) {
+          svg("line", { x1: xs.map(dot.min), x2: xs.map(dot.max), y1: y, y2: y, stroke: model.colour, "stroke-width": 3 }, layer);
+        }
+        const filled = dot.state === "server";
+        const mark = svg("path", {
+          class: "mark",
+          d: markerPath(row.model, xs.map(Math.min(dot.x, range[1])), y, RADIUS),
+          fill: filled ? model.colour : "#fff",
+          stroke: model.colour,
+          "stroke-width": filled ? 0 : 2,
+          "stroke-opacity": dot.state === "partial" ? 0.35 : 1,
+        }, layer);
+        marks += 1;
+        const spread = dot.min < dot.max ? `range ${shortNumber(dot.min)} to ${shortNumber(dot.max)}` : "no spread";
+        mark.addEventListener("mousemove", (event) => showTip(event, [
+          model.name,
+          panel.title,
+          `${chart.x.label.replace(/ \(.*$/, "")}: ${shortNumber(dot.x)} (median; ${spread})`,
+          STATE_TEXT[dot.state],
+          "click for the point's detail",
+        ]));
+        mark.addEventListener("mouseleave", hideTip);
+        if (dot.point !== null) mark.addEventListener("click", () => showDetail(dot.point, true));
+      });
+    });
+    return marks;
+  }
+
   const drawn = [];
+  const DRAW = { lines: drawLines, bars: drawBars, dots: drawDots };
   function drawChart(chart) {
     const root = svg("svg", { class: "chart", viewBox: `0 0 ${W} ${H}`, role: "img", "aria-label": chart.title });
-    const marks = chart.body.kind === "lines" ? drawLines(root, chart) : drawBars(root, chart);
+    const marks = DRAW[chart.body.kind](root, chart);
     root.dataset.marks = String(marks);
     return root;
   }
