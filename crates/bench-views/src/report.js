@@ -152,6 +152,36 @@
     svg("text", { x: (plot.left + plot.right) / 2, y: plot.bottom + 38, "text-anchor": "middle", "font-size": 12 }, root).textContent = chart.x.label;
   }
 
+  // A value's marker, as the static plots draw it: filled (about the
+  // server), hollow (load-bound) or faded (partial); hover for `lines`,
+  // click for the point's detail.
+  function valueMark(layer, model, [cx, cy], dot, lines) {
+    const colour = models[model].colour;
+    const filled = dot.state === "server";
+    const mark = svg("path", {
+      class: "mark",
+      d: markerPath(model, cx, cy, RADIUS),
+      fill: filled ? colour : "#fff",
+      stroke: colour,
+      "stroke-width": filled ? 0 : 2,
+      "stroke-opacity": dot.state === "partial" ? 0.35 : 1,
+    }, layer);
+    const detail = dot.point === null ? [] : ["click for the point's detail"];
+    mark.addEventListener("mousemove", (event) => showTip(event, [models[model].name, ...lines, STATE_TEXT[dot.state], ...detail]));
+    mark.addEventListener("mouseleave", hideTip);
+    if (dot.point !== null) mark.addEventListener("click", () => showDetail(dot.point, true));
+    return mark;
+  }
+
+  function spread(dot) {
+    return dot.min < dot.max ? `range ${shortNumber(dot.min)} to ${shortNumber(dot.max)}` : "no spread";
+  }
+
+  // An axis's label without its parenthesis, for tooltips.
+  function axisName(axis) {
+    return axis.label.replace(/ \(.*$/, "");
+  }
+
   function drawLines(root, chart) {
     const series = chart.body.series.filter((s) => !hidden.has(s.model) && s.dots.length);
     const dots = series.flatMap((s) => s.dots);
@@ -187,25 +217,11 @@
       const every = Math.max(chart.marker_every, 1);
       line.dots.forEach((dot, i) => {
         if (i % every !== 0 && i !== line.dots.length - 1) return;
-        const filled = dot.state === "server";
-        const mark = svg("path", {
-          class: "mark",
-          d: markerPath(line.model, xs.map(dot.x), ys.map(dot.y), RADIUS),
-          fill: filled ? colour : "#fff",
-          stroke: colour,
-          "stroke-width": filled ? 0 : 2,
-          "stroke-opacity": dot.state === "partial" ? 0.35 : 1,
-        }, layer);
+        valueMark(layer, line.model, [xs.map(dot.x), ys.map(dot.y)], dot, [
+          `${axisName(chart.x)}: ${tickText(chart.x, dot.x)}`,
+          `${axisName(chart.y)}: ${shortNumber(dot.y)} (median; ${spread(dot)})`,
+        ]);
         marks += 1;
-        const spread = dot.min < dot.max ? `range ${shortNumber(dot.min)} to ${shortNumber(dot.max)}` : "no spread";
-        mark.addEventListener("mousemove", (event) => showTip(event, [
-          models[line.model].name,
-          `${chart.x.label.replace(/ \(.*$/, "")}: ${tickText(chart.x, dot.x)}`,
-          `${chart.y.label.replace(/ \(.*$/, "")}: ${shortNumber(dot.y)} (median; ${spread})`,
-          STATE_TEXT[dot.state],
-        ].concat(dot.point === null ? [] : ["click for the point's detail"])));
-        mark.addEventListener("mouseleave", hideTip);
-        if (dot.point !== null) mark.addEventListener("click", () => showDetail(dot.point, true));
       });
     }
     return marks;
@@ -231,7 +247,7 @@
           fill: models[bar.model].colour, "data-model": name,
         }, root);
         marks += 1;
-        rect.addEventListener("mousemove", (event) => showTip(event, [name, `${chart.x.label.replace(/ \(.*$/, "")}: ${bar.note}`]));
+        rect.addEventListener("mousemove", (event) => showTip(event, [name, `${axisName(chart.x)}: ${bar.note}`]));
         rect.addEventListener("mouseleave", hideTip);
       }
       svg("text", { x: end + 6, y: y + 4, "font-size": 12 }, root).textContent = bar.note;
@@ -272,26 +288,11 @@
         if (dot.state !== "partial" && dot.max > dot.min) {
           svg("line", { x1: xs.map(dot.min), x2: xs.map(dot.max), y1: y, y2: y, stroke: model.colour, "stroke-width": 3 }, layer);
         }
-        const filled = dot.state === "server";
-        const mark = svg("path", {
-          class: "mark",
-          d: markerPath(row.model, xs.map(Math.min(dot.x, range[1])), y, RADIUS),
-          fill: filled ? model.colour : "#fff",
-          stroke: model.colour,
-          "stroke-width": filled ? 0 : 2,
-          "stroke-opacity": dot.state === "partial" ? 0.35 : 1,
-        }, layer);
-        marks += 1;
-        const spread = dot.min < dot.max ? `range ${shortNumber(dot.min)} to ${shortNumber(dot.max)}` : "no spread";
-        mark.addEventListener("mousemove", (event) => showTip(event, [
-          model.name,
+        valueMark(layer, row.model, [xs.map(Math.min(dot.x, range[1])), y], dot, [
           panel.title,
-          `${chart.x.label.replace(/ \(.*$/, "")}: ${shortNumber(dot.x)} (median; ${spread})`,
-          STATE_TEXT[dot.state],
-          "click for the point's detail",
-        ]));
-        mark.addEventListener("mouseleave", hideTip);
-        if (dot.point !== null) mark.addEventListener("click", () => showDetail(dot.point, true));
+          `${axisName(chart.x)}: ${shortNumber(dot.x)} (median; ${spread(dot)})`,
+        ]);
+        marks += 1;
       });
     });
     return marks;
