@@ -1,31 +1,38 @@
-//! One ring's loop: submit operations, wait for completions, act on each.
+//! One ring's loop: submit what is queued and reap what is complete in one
+//! `io_uring_enter` per turn, act on each completion, refill the buffer
+//! ring, expire deadlines.
 //!
 //! Readiness loops ask "may I read?" and then read; here the read itself is
-//! the request and its completion is the answer. Each connection always has
-//! exactly one operation in flight (a receive, or a send of what the last
-//! receive brought), usually with a timeout linked to it: the absolute
-//! handshake deadline, then the idle timeout.
+//! the request and its completion is the answer. A connection has a
+//! multishot receive armed while it may take more bytes, so one submission
+//! serves every message it sends; each completion names the buffer the
+//! kernel filled, and the echo is sent straight from it. [`EventLoop::drive`]
+//! is the one place that decides which operations a connection needs: a
+//! send while it owes bytes, a receive while it owes less than `--buffer`
+//! (backpressure: the receive is cancelled above that), nothing once it is
+//! closing.
 
 use std::io;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU32, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
-use io_uring::{opcode, squeue, types};
-use model::config::deadline;
+use io_uring::cqueue::{buffer_select, more};
+use io_uring::{opcode, types};
+use model::config::{MAX_WAIT, deadline};
 use model::listener::Backoff;
-use model::{Config, Counters, Ending, Shutdown};
-use protocol::{Handshake, Progress, REPLY, Reject};
+use model::{Config, Counters, Shutdown};
+use protocol::{Progress, REPLY, Reject};
 use slab::Slab;
 
-use crate::buffers::{Buffers, GROUP};
-use crate::connection::{Conn, Phase, Waiting};
-use crate::ring::{Completion, Op, Ring};
+use crate::buffers::{Buffers, GROUP, NONE};
+use crate::connection::{Close, Conn, Phase};
+use crate::ring::{self, Completion, Op, Ring};
+use crate::timers::Timers;
 
 /// Submission queue entries; the completion queue is twice as large.
 pub(crate) const RING_ENTRIES: u32 = 4096;
-/// How soon buffers the kernel could not take back (`ENOMEM`) are offered again.
-const PROVIDE_RETRY: Duration = Duration::from_millis(10);
 /// How long the end of a loop waits for cancelled operations to complete.
 const DRAIN_LIMIT: Duration = Duration::from_secs(2);
 
@@ -33,7 +40,10 @@ pub(crate) struct EventLoop {
     ring: Ring,
     listener: std::net::TcpListener,
     accepting: bool,
-    accept_in_flight: bool,
+    /// The multishot accept is armed (its last completion had `F_MORE`).
+    accept_armed: bool,
+    /// The back-off timer after EMFILE is running: accept again when it ends.
+    accept_retry: bool,
     /// Relative delay of the accept back-off timer (read by the kernel).
     retry_after: Box<types::Timespec>,
     backoff: Backoff,
@@ -41,20 +51,35 @@ pub(crate) struct EventLoop {
     /// Where the eventfd read lands (read by the kernel).
     wake_buffer: Box<[u8; 8]>,
     wake_in_flight: bool,
-    /// Receive buffers per ring. They are lent only for the moment between
-    /// a receive completing and its bytes being copied out, so a few hundred
-    /// serve thousands of connections.
     buffers: Buffers,
-    /// Buffer ranges the kernel refused to take back; offered again soon.
-    unprovided: Vec<(u16, u16)>,
-    /// Connections whose receive found no free buffer: armed again once
-    /// buffers are back, not at once (which would spin).
+    /// The buffer ring is registered with the kernel.
+    registered: bool,
+    /// Connections whose receive ended for want of a buffer (`ENOBUFS`):
+    /// armed again once the ring has buffers, not at once (which would spin).
     starved: Vec<usize>,
-    conns: Slab<Box<Conn>>,
+    conns: Slab<Conn>,
+    timers: Timers,
+    /// The loop's clock: milliseconds since here.
+    started: Instant,
+    /// Bytes a connection may owe before it stops receiving (`--buffer`).
+    limit: u32,
+    /// Receives are capped at the bytes a connection may still take (the
+    /// kernel ends the multishot there); false once a kernel refused that.
+    capped: bool,
     config: Arc<Config>,
     counters: Arc<Counters>,
     shutdown: Shutdown,
     grace_ends: Option<Instant>,
+    observed: Arc<Observed>,
+}
+
+/// What a loop saw, for tests that need to know a path was taken.
+#[derive(Debug, Default)]
+pub(crate) struct Observed {
+    /// Receives that ended for want of a buffer.
+    pub(crate) starvations: AtomicUsize,
+    /// The most bytes one connection owed at once.
+    pub(crate) peak_owed: AtomicU32,
 }
 
 impl EventLoop {
@@ -76,25 +101,48 @@ impl EventLoop {
             // Failing means the loop is gone already.
             let _ = rustix::io::write(&*notifier, &1u64.to_ne_bytes());
         });
+        // Accepted sockets inherit TCP_NODELAY from the listener (Linux
+        // copies it when the connection is created), so one call here
+        // serves every connection: a test holds the kernel to it.
+        rustix::net::sockopt::set_tcp_nodelay(&listener, true)?;
         Ok(EventLoop {
             ring: Ring::new(ring_entries)?,
             listener,
             accepting: true,
-            accept_in_flight: false,
+            accept_armed: false,
+            accept_retry: false,
             retry_after: Box::new(types::Timespec::new()),
             backoff: Backoff::new(),
             wake,
             wake_buffer: Box::new([0; 8]),
             wake_in_flight: false,
-            buffers: Buffers::for_bound(config.buffer),
-            unprovided: Vec::new(),
+            buffers: Buffers::for_bound(config.buffer)?,
+            registered: false,
             starved: Vec::new(),
             conns: Slab::new(),
+            timers: Timers::default(),
+            started: Instant::now(),
+            limit: u32::try_from(config.buffer).unwrap_or(u32::MAX),
+            capped: true,
             config,
             counters,
             shutdown,
             grace_ends: None,
+            observed: Arc::default(),
         })
+    }
+
+    /// The loop with another pool (tests use a tiny one, to run it dry).
+    #[cfg(test)]
+    pub(crate) fn with_buffers(mut self, buffers: Buffers) -> EventLoop {
+        self.buffers = buffers;
+        self
+    }
+
+    /// What the loop saw, shared.
+    #[cfg(test)]
+    pub(crate) fn observed(&self) -> Arc<Observed> {
+        self.observed.clone()
     }
 
     /// Runs until the shutdown's grace period is over.
@@ -107,27 +155,37 @@ impl EventLoop {
             std::mem::forget(self);
             return result.and(Err(io::Error::other("io_uring operations did not finish")));
         }
+        if self.registered {
+            self.ring.unregister_buffers(GROUP)?;
+        }
         result
     }
 
     fn serve(&mut self) -> io::Result<()> {
-        let entry = self.buffers.provide(0, self.buffers.count);
-        self.submit(entry)?;
+        self.buffers.refill();
+        self.ring.register_buffers(&self.buffers, GROUP)?;
+        self.registered = true;
         self.arm_accept()?;
         self.arm_wake()?;
         let mut completions = Vec::new();
         loop {
+            let now = self.now();
             let grace_left = self
                 .grace_ends
                 .map(|end| end.saturating_duration_since(Instant::now()));
-            let retry = (!self.unprovided.is_empty()).then_some(PROVIDE_RETRY);
-            let timeout = grace_left.into_iter().chain(retry).min();
+            let timer = self
+                .timers
+                .next()
+                .map(|at| Duration::from_millis(at.saturating_sub(now)));
+            let timeout = grace_left.into_iter().chain(timer).min();
             self.ring.submit_and_wait(timeout)?;
             self.ring.completions(&mut completions);
             for completion in completions.drain(..) {
                 self.complete(completion)?;
             }
-            self.provide_again()?;
+            self.buffers.refill();
+            self.feed_starved()?;
+            self.expire_due()?;
             if self.shutdown.is_triggered() && self.grace_ends.is_none() {
                 self.stop_accepting()?;
                 self.grace_ends = Some(deadline(Instant::now(), self.config.grace));
@@ -140,10 +198,18 @@ impl EventLoop {
         }
     }
 
+    /// Milliseconds on the loop's clock.
+    fn now(&self) -> u64 {
+        self.started.elapsed().as_millis() as u64
+    }
+
     fn complete(&mut self, done: Completion) -> io::Result<()> {
         match done.op {
-            Op::Accept => self.accepted(done.result),
-            Op::AcceptRetry => self.arm_accept(),
+            Op::Accept => self.accepted(done),
+            Op::AcceptRetry => {
+                self.accept_retry = false;
+                self.arm_accept()
+            }
             Op::Wake => {
                 self.wake_in_flight = false;
                 if !self.shutdown.is_triggered() {
@@ -151,38 +217,46 @@ impl EventLoop {
                 }
                 Ok(())
             }
-            Op::Provide { first, count } if done.result < 0 => {
-                // Out of kernel memory for the moment: keep serving, and
-                // offer the buffers again shortly.
-                self.unprovided.push((first, count));
-                Ok(())
-            }
-            Op::Provide { .. } | Op::CancelLoop => Ok(()),
+            Op::CancelLoop => Ok(()),
             Op::Recv(key) => self.received(key, done),
             Op::Send(key) => self.sent(key, done.result),
-            Op::Timeout(key) | Op::Cancel(key) => {
-                self.settle(key, |conn| conn.in_flight -= 1);
-                Ok(())
+            Op::Cancel(key) => {
+                if let Some(conn) = self.conns.get_mut(key) {
+                    conn.cancels -= 1;
+                }
+                self.drive(key)
             }
         }
     }
 
-    fn accepted(&mut self, result: i32) -> io::Result<()> {
-        self.accept_in_flight = false;
+    fn accepted(&mut self, done: Completion) -> io::Result<()> {
+        if !more(done.flags) {
+            self.accept_armed = false;
+        }
+        let result = done.result;
         if result < 0 {
             let err = io::Error::from_raw_os_error(-result);
             if result == -libc::ECANCELED || !self.accepting {
-                return Ok(());
+                return self.rearm_accept();
             }
             if model::listener::is_resource_exhaustion(&err) {
-                *self.retry_after = types::Timespec::from(self.backoff.next_delay());
-                let timer = opcode::Timeout::new(&*self.retry_after)
-                    .build()
-                    .user_data(Op::AcceptRetry.encode());
-                return self.submit(timer);
+                // Out of descriptors: stop accepting for a while (a
+                // multishot accept would fail again at once), then retry.
+                if self.accept_armed {
+                    self.cancel_loop_op(Op::Accept)?;
+                }
+                if !self.accept_retry {
+                    self.accept_retry = true;
+                    *self.retry_after = types::Timespec::from(self.backoff.next_delay());
+                    let timer = opcode::Timeout::new(&*self.retry_after)
+                        .build()
+                        .user_data(Op::AcceptRetry.encode());
+                    self.submit(timer)?;
+                }
+                return Ok(());
             }
             if model::listener::is_per_connection_accept_error(&err) {
-                return self.arm_accept();
+                return self.rearm_accept();
             }
             return Err(err);
         }
@@ -193,249 +267,307 @@ impl EventLoop {
         // A refusal is counted before the close, so a client that sees the
         // close sees the count.
         if let Some(admitted) = self.counters.admit(self.config.max_conns) {
-            let _ = rustix::net::sockopt::set_tcp_nodelay(&fd, true);
-            let conn = Box::new(Conn {
-                fd,
-                admitted,
-                phase: Phase::Handshaking(Handshake::new()),
-                pending: Vec::new(),
-                sent: 0,
-                handshake_deadline: monotonic_after(self.config.handshake_timeout),
-                idle: self.config.idle_timeout.map(types::Timespec::from),
-                waiting: None,
-                in_flight: 0,
-                closing: None,
-            });
-            let key = self.conns.insert(conn);
-            self.arm_recv(key)?;
+            let ends = self.now() + millis(self.config.handshake_timeout);
+            let key = self.conns.insert(Conn::new(fd, admitted, ends));
+            self.drive(key)?;
         } else {
             drop(fd);
+        }
+        self.rearm_accept()
+    }
+
+    /// Arms the accept again if its multishot ended and nothing stops it.
+    fn rearm_accept(&mut self) -> io::Result<()> {
+        if self.accept_retry {
+            return Ok(());
         }
         self.arm_accept()
     }
 
     fn received(&mut self, key: usize, done: Completion) -> io::Result<()> {
-        let buffer = io_uring::cqueue::buffer_select(done.flags);
-        let mut next: Result<Option<Vec<u8>>, Ending> = Ok(None);
-        if let Some(conn) = self.conns.get_mut(key) {
-            conn.in_flight -= 1;
-            conn.waiting = None;
-            next = match done.result {
-                _ if conn.closing.is_some() => Ok(None),
-                // No buffer was free this instant: ask again once some are back.
-                r if r == -libc::ENOBUFS => {
-                    self.starved.push(key);
-                    Ok(None)
-                }
-                // Cancelled while not closing: the linked timeout fired.
-                r if r == -libc::ECANCELED => Err(expired(&conn.phase)),
-                r if r < 0 => Err(match conn.phase {
-                    Phase::Handshaking(_) => Ending::rejected(Reject::Broken),
-                    Phase::Echoing => Ending::Failed(io::Error::from_raw_os_error(-r)),
-                }),
-                0 => Err(match conn.phase {
-                    Phase::Handshaking(_) => Ending::rejected(Reject::EndOfStream),
-                    Phase::Echoing => Ending::Completed,
-                }),
-                n => {
-                    let bytes = match buffer {
-                        Some(id) => self.buffers.filled(id, n as usize),
-                        None => &[],
-                    };
-                    take(conn, bytes).map(Some)
-                }
-            };
+        let bid = buffer_select(done.flags);
+        if let Some(bid) = bid {
+            self.buffers
+                .taken(bid, usize::try_from(done.result).unwrap_or(0));
         }
-        if let Some(id) = buffer {
-            let entry = self.buffers.provide(id, 1);
-            self.submit(entry)?;
-        }
-        match next {
-            Ok(None) => {}
-            // Nothing to send (a partial handshake, or no buffer): receive again.
-            Ok(Some(echo)) if echo.is_empty() => self.arm_recv(key)?,
-            Ok(Some(echo)) => {
-                if let Some(conn) = self.conns.get_mut(key) {
-                    conn.pending = echo;
-                    conn.sent = 0;
-                }
-                self.arm_send(key)?;
+        let now = self.now();
+        let Some(conn) = self.conns.get_mut(key) else {
+            if let Some(bid) = bid {
+                self.buffers.give_back(bid);
             }
-            Err(ending) => self.close(key, ending)?,
+            return Ok(());
+        };
+        if !more(done.flags) {
+            conn.receiving = false;
+            conn.cancelling_recv = false;
         }
-        self.settle(key, |_| {});
-        Ok(())
+        if conn.closing.is_some() {
+            if let Some(bid) = bid {
+                self.buffers.give_back(bid);
+            }
+            return self.drive(key);
+        }
+        let close = match (done.result, bid) {
+            (n, Some(bid)) if n > 0 => {
+                conn.since = match conn.phase {
+                    Phase::Handshaking(_) => conn.since,
+                    Phase::Echoing => now,
+                };
+                let close = take(conn, &mut self.buffers, bid, now);
+                self.observed
+                    .peak_owed
+                    .fetch_max(conn.owed, Ordering::Relaxed);
+                close
+            }
+            // Bytes without a buffer: the kernel broke the contract.
+            (n, None) if n > 0 => Some(Close::Failed(libc::EIO)),
+            (0, _) => match conn.phase {
+                Phase::Handshaking(_) => Some(Close::Rejected(Reject::EndOfStream)),
+                Phase::Echoing => {
+                    conn.end_of_stream = true;
+                    None
+                }
+            },
+            (r, _) if r == -libc::ENOBUFS => {
+                self.observed.starvations.fetch_add(1, Ordering::Relaxed);
+                if !conn.starved {
+                    conn.starved = true;
+                    self.starved.push(key);
+                }
+                None
+            }
+            // Our own cancellation (backpressure): `drive` arms it again.
+            (r, _) if r == -libc::ECANCELED => None,
+            // This kernel cannot cap a multishot receive's total (Linux
+            // 6.16 can): fall back to cancelling it at the bound.
+            (r, _) if r == -libc::EINVAL && self.capped => {
+                self.capped = false;
+                eprintln!(
+                    "io-uring: this kernel cannot cap a multishot receive; holding --buffer by cancelling it instead"
+                );
+                None
+            }
+            (r, _) => Some(match conn.phase {
+                Phase::Handshaking(_) => Close::Rejected(Reject::Broken),
+                Phase::Echoing => Close::Failed(-r),
+            }),
+        };
+        if let Some(why) = close {
+            self.close(key, why)?;
+        }
+        self.drive(key)
     }
 
     fn sent(&mut self, key: usize, result: i32) -> io::Result<()> {
-        let mut next = Ok(false);
-        if let Some(conn) = self.conns.get_mut(key) {
-            conn.in_flight -= 1;
-            conn.waiting = None;
-            let result = match result {
-                // The idle timeout cancelled the send. It is idle only if the
-                // socket takes none of the rest now: a slow reader frees room
-                // without the send being woken (see `model::idle`).
-                r if r == -libc::ECANCELED && conn.closing.is_none() => {
-                    match model::idle::send_now(&conn.fd, &conn.pending[conn.sent..]) {
-                        0 => r,
-                        taken => i32::try_from(taken).unwrap_or(i32::MAX),
-                    }
-                }
-                r => r,
-            };
-            next = match result {
-                _ if conn.closing.is_some() => Ok(false),
-                r if r == -libc::ECANCELED => Err(Ending::IdleTimeout),
-                r if r < 0 => Err(Ending::Failed(io::Error::from_raw_os_error(-r))),
-                n => {
-                    conn.sent += n as usize;
-                    if conn.sent >= conn.pending.len() {
-                        conn.pending = Vec::new();
-                        conn.sent = 0;
-                        Ok(false)
-                    } else {
-                        Ok(true)
-                    }
-                }
-            };
+        let now = self.now();
+        let Some(conn) = self.conns.get_mut(key) else {
+            return Ok(());
+        };
+        conn.sending = false;
+        let expiring = std::mem::take(&mut conn.expiring);
+        if conn.closing.is_some() {
+            return self.drive(key);
         }
-        match next {
-            Ok(true) => self.arm_send(key)?,
-            Ok(false) => {
-                if self.conns.get(key).is_some_and(|c| c.closing.is_none()) {
-                    self.arm_recv(key)?;
+        let moved = match result {
+            n if n > 0 => n as usize,
+            // The idle timer ended and cancelled the send. It is idle only
+            // if the socket takes none of the rest now: a slow reader frees
+            // room without the send being woken (see `model::idle`).
+            r if r == -libc::ECANCELED && expiring => {
+                match model::idle::send_now(&conn.fd, owed_now(conn, &self.buffers)) {
+                    0 => return self.close(key, Close::IdleTimeout),
+                    taken => taken,
                 }
             }
-            Err(ending) => self.close(key, ending)?,
-        }
-        self.settle(key, |_| {});
-        Ok(())
+            0 => return self.close(key, Close::Failed(libc::EPIPE)),
+            r => return self.close(key, Close::Failed(-r)),
+        };
+        conn.since = now;
+        advance(conn, &mut self.buffers, moved);
+        self.drive(key)
     }
 
-    /// Receives into the pool, with the connection's deadline linked.
-    fn arm_recv(&mut self, key: usize) -> io::Result<()> {
+    /// Gives connection `key` the operations its state needs, or removes it
+    /// once it is closing and nothing of it is left in the kernel.
+    fn drive(&mut self, key: usize) -> io::Result<()> {
         let Some(conn) = self.conns.get_mut(key) else {
             return Ok(());
         };
-        let fd = types::Fd(conn.fd.as_raw_fd());
-        let receive = opcode::Recv::new(fd, std::ptr::null_mut(), self.buffers.size as u32)
-            .buf_group(GROUP)
-            .build()
-            .flags(squeue::Flags::BUFFER_SELECT)
-            .user_data(Op::Recv(key).encode());
-        let timeout = match conn.phase {
-            Phase::Handshaking(_) => Some(
-                opcode::LinkTimeout::new(&conn.handshake_deadline)
-                    .flags(types::TimeoutFlags::ABS)
-                    .build(),
-            ),
-            Phase::Echoing => conn
-                .idle
-                .as_ref()
-                .map(|idle| opcode::LinkTimeout::new(idle).build()),
-        };
-        conn.waiting = Some(Waiting::Recv);
-        self.submit_linked(key, receive, timeout)
-    }
-
-    /// Sends what is left of the pending echo, with the idle timeout linked.
-    fn arm_send(&mut self, key: usize) -> io::Result<()> {
-        let Some(conn) = self.conns.get_mut(key) else {
+        if conn.closing.is_some() {
+            if conn.finished() {
+                self.remove(key);
+            }
             return Ok(());
-        };
-        let rest = &conn.pending[conn.sent..];
-        // A send may be partial anyway; one longer than u32 sends in parts.
-        let len = u32::try_from(rest.len()).unwrap_or(u32::MAX);
-        let send = opcode::Send::new(types::Fd(conn.fd.as_raw_fd()), rest.as_ptr(), len)
-            .build()
-            .user_data(Op::Send(key).encode());
-        let timeout = conn
-            .idle
-            .as_ref()
-            .map(|idle| opcode::LinkTimeout::new(idle).build());
-        conn.waiting = Some(Waiting::Send);
-        self.submit_linked(key, send, timeout)
+        }
+        let echoing = matches!(conn.phase, Phase::Echoing);
+        if !conn.sending {
+            let (pointer, len) = if echoing && usize::from(conn.reply_sent) < REPLY.len() {
+                let rest = &REPLY[usize::from(conn.reply_sent)..];
+                (rest.as_ptr(), rest.len())
+            } else if conn.head != NONE {
+                self.buffers.owed_raw(conn.head)
+            } else if conn.end_of_stream {
+                return self.close(key, Close::Completed);
+            } else {
+                (std::ptr::null(), 0)
+            };
+            if len > 0 {
+                let send = opcode::Send::new(types::Fd(conn.fd.as_raw_fd()), pointer, len as u32)
+                    .build()
+                    .user_data(Op::Send(key).encode());
+                conn.sending = true;
+                self.submit(send)?;
+            }
+        }
+        let conn = &mut self.conns[key];
+        // Receive again only once a whole buffer fits what it may still owe.
+        let size = self.buffers.size as u32;
+        let room = self.limit.saturating_sub(conn.owed);
+        let wanted = !conn.end_of_stream && room >= size.min(self.limit);
+        if wanted && !conn.receiving && !conn.starved {
+            // Backpressure: the receive ends by itself once it has brought
+            // what the connection may still owe, and is armed again as the
+            // echo drains. The kernel checks the total between receives and
+            // lets the last one take a whole `each`, so the total it is
+            // given leaves room for that.
+            let each = if room >= 2 * size {
+                size
+            } else {
+                (room / 2).max(1)
+            };
+            let total = room - each + 1;
+            let receive = opcode::RecvMulti::new(types::Fd(conn.fd.as_raw_fd()), GROUP);
+            let receive = match self.capped {
+                true => ring::cap_total(receive.len(each).build(), total),
+                false => receive.build(),
+            };
+            conn.receiving = true;
+            self.submit(receive.user_data(Op::Recv(key).encode()))?;
+        } else if !wanted && conn.receiving && !conn.cancelling_recv && !self.capped {
+            // Without a cap, backpressure cancels the receive instead.
+            conn.cancelling_recv = true;
+            self.cancel(key, Op::Recv(key))?;
+        }
+        self.schedule(key);
+        Ok(())
     }
 
-    fn submit_linked(
-        &mut self,
-        key: usize,
-        op: squeue::Entry,
-        timeout: Option<squeue::Entry>,
-    ) -> io::Result<()> {
-        let linked = timeout.is_some();
-        match timeout {
-            // One push for both, so they go to the kernel in one submission.
-            Some(timeout) => self.submit_all(&[
-                op.flags(squeue::Flags::IO_LINK),
-                timeout.user_data(Op::Timeout(key).encode()),
-            ])?,
-            None => self.submit(op)?,
+    /// Gives connection `key` a timer entry for its deadline, if it has a
+    /// deadline and no entry (and no expiry is being decided).
+    fn schedule(&mut self, key: usize) {
+        let idle = self.config.idle_timeout.map(millis);
+        let Some(conn) = self.conns.get_mut(key) else {
+            return;
+        };
+        if conn.scheduled.is_some() || conn.expiring || conn.closing.is_some() {
+            return;
         }
-        if let Some(conn) = self.conns.get_mut(key) {
-            conn.in_flight += 1 + u32::from(linked);
+        if let Some(at) = deadline_of(conn, idle) {
+            conn.scheduled = Some(at);
+            self.timers.schedule(at, key);
+        }
+    }
+
+    /// Expires the connections whose deadline has passed; pushes the later
+    /// deadline of those that moved since their entry was made.
+    fn expire_due(&mut self) -> io::Result<()> {
+        let now = self.now();
+        let idle = self.config.idle_timeout.map(millis);
+        while let Some((at, key)) = self.timers.pop_due(now) {
+            let Some(conn) = self.conns.get_mut(key) else {
+                continue;
+            };
+            // An entry made for another deadline, or for an earlier
+            // connection on the same key, is stale.
+            if conn.scheduled != Some(at) {
+                continue;
+            }
+            conn.scheduled = None;
+            match deadline_of(conn, idle) {
+                Some(due) if due <= now => self.expire(key)?,
+                _ => self.schedule(key),
+            }
         }
         Ok(())
     }
 
-    /// Starts closing a connection: cancels its operation, if one is in flight.
-    fn close(&mut self, key: usize, ending: Ending) -> io::Result<()> {
+    /// A connection's deadline passed: a late handshake is rejected; an
+    /// idle connection is closed, unless a send is in flight, which is
+    /// cancelled so that its completion can tell whether the peer reads.
+    fn expire(&mut self, key: usize) -> io::Result<()> {
+        let conn = &mut self.conns[key];
+        match conn.phase {
+            Phase::Handshaking(_) => self.close(key, Close::Rejected(Reject::Timeout)),
+            Phase::Echoing if conn.sending => {
+                conn.expiring = true;
+                self.cancel(key, Op::Send(key))
+            }
+            Phase::Echoing => self.close(key, Close::IdleTimeout),
+        }
+    }
+
+    /// Starts closing a connection: cancels what it has in flight.
+    fn close(&mut self, key: usize, why: Close) -> io::Result<()> {
         let Some(conn) = self.conns.get_mut(key) else {
             return Ok(());
         };
         if conn.closing.is_some() {
             return Ok(());
         }
-        conn.closing = Some(ending);
-        let target = match conn.waiting {
-            Some(Waiting::Recv) => Op::Recv(key),
-            Some(Waiting::Send) => Op::Send(key),
-            None => return Ok(()),
-        };
-        conn.in_flight += 1;
+        conn.closing = Some(why);
+        let (receiving, sending) = (conn.receiving && !conn.cancelling_recv, conn.sending);
+        if receiving {
+            conn.cancelling_recv = true;
+            self.cancel(key, Op::Recv(key))?;
+        }
+        if sending {
+            self.cancel(key, Op::Send(key))?;
+        }
+        self.drive(key)
+    }
+
+    fn cancel(&mut self, key: usize, target: Op) -> io::Result<()> {
         let cancel = opcode::AsyncCancel::new(target.encode())
             .build()
             .user_data(Op::Cancel(key).encode());
+        if let Some(conn) = self.conns.get_mut(key) {
+            conn.cancels += 1;
+        }
         self.submit(cancel)
     }
 
-    /// Accounts for one finished operation of `key` (via `update`), and
-    /// removes the connection once it is closing and nothing of it is left.
-    fn settle(&mut self, key: usize, update: impl FnOnce(&mut Conn)) {
-        let Some(conn) = self.conns.get_mut(key) else {
-            return;
-        };
-        update(conn);
-        if conn.finished() {
-            let conn = self.conns.remove(key);
-            let Conn {
-                fd,
-                admitted,
-                closing,
-                ..
-            } = *conn;
-            // Its place is free before the client can see the close (see
-            // ARCHITECTURE.md): another ring may accept its next connection.
-            admitted.finish(&closing.unwrap_or(Ending::ShutDown));
-            drop(fd);
+    /// Removes a finished connection: its buffers go back, its place under
+    /// `--max-conns` is freed, then its socket is closed.
+    fn remove(&mut self, key: usize) {
+        let conn = self.conns.remove(key);
+        let mut bid = conn.head;
+        while bid != NONE {
+            let next = self.buffers.next(bid);
+            self.buffers.give_back(bid);
+            bid = next;
         }
+        let Conn {
+            fd,
+            admitted,
+            closing,
+            ..
+        } = conn;
+        // Its place is free before the client can see the close (see
+        // ARCHITECTURE.md): another ring may accept its next connection.
+        admitted.finish(&closing.unwrap_or(Close::ShutDown).ending());
+        drop(fd);
     }
 
-    /// Offers refused buffers again, and re-arms the receives that waited
-    /// for a buffer: after the buffers in the queue, so they find one.
-    fn provide_again(&mut self) -> io::Result<()> {
-        for (first, count) in std::mem::take(&mut self.unprovided) {
-            let entry = self.buffers.provide(first, count);
-            self.submit(entry)?;
+    /// Arms the receives that ended for want of a buffer, now that the ring
+    /// has some again.
+    fn feed_starved(&mut self) -> io::Result<()> {
+        if self.buffers.in_ring() == 0 || self.starved.is_empty() {
+            return Ok(());
         }
         for key in std::mem::take(&mut self.starved) {
-            if self
-                .conns
-                .get(key)
-                .is_some_and(|conn| conn.closing.is_none())
-            {
-                self.arm_recv(key)?;
+            if let Some(conn) = self.conns.get_mut(key) {
+                conn.starved = false;
+                self.drive(key)?;
             }
         }
         Ok(())
@@ -448,25 +580,21 @@ impl EventLoop {
     fn stop_accepting(&mut self) -> io::Result<()> {
         self.accepting = false;
         model::listener::stop_listening(&self.listener);
-        if self.accept_in_flight {
+        if self.accept_armed {
             self.cancel_loop_op(Op::Accept)?;
         }
         Ok(())
     }
 
     fn arm_accept(&mut self) -> io::Result<()> {
-        if !self.accepting || self.accept_in_flight {
+        if !self.accepting || self.accept_armed {
             return Ok(());
         }
-        let accept = opcode::Accept::new(
-            types::Fd(self.listener.as_raw_fd()),
-            std::ptr::null_mut(),
-            std::ptr::null_mut(),
-        )
-        .flags(libc::SOCK_CLOEXEC)
-        .build()
-        .user_data(Op::Accept.encode());
-        self.accept_in_flight = true;
+        let accept = opcode::AcceptMulti::new(types::Fd(self.listener.as_raw_fd()))
+            .flags(libc::SOCK_CLOEXEC)
+            .build()
+            .user_data(Op::Accept.encode());
+        self.accept_armed = true;
         self.submit(accept)
     }
 
@@ -492,7 +620,7 @@ impl EventLoop {
     /// The end: stop accepting and close every connection.
     fn cancel_everything(&mut self) {
         self.accepting = false;
-        if self.accept_in_flight {
+        if self.accept_armed {
             let _ = self.cancel_loop_op(Op::Accept);
         }
         if self.wake_in_flight {
@@ -500,8 +628,7 @@ impl EventLoop {
         }
         let keys: Vec<usize> = self.conns.iter().map(|(key, _)| key).collect();
         for key in keys {
-            let _ = self.close(key, Ending::ShutDown);
-            self.settle(key, |_| {});
+            let _ = self.close(key, Close::ShutDown);
         }
     }
 
@@ -517,10 +644,31 @@ impl EventLoop {
             self.ring.completions(&mut completions);
             for done in completions.drain(..) {
                 match done.op {
-                    Op::Accept => self.accept_in_flight = false,
+                    Op::Accept if !more(done.flags) => self.accept_armed = false,
                     Op::Wake => self.wake_in_flight = false,
-                    Op::Recv(key) | Op::Send(key) | Op::Timeout(key) | Op::Cancel(key) => {
-                        self.settle(key, |conn| conn.in_flight -= 1);
+                    Op::Recv(key) => {
+                        if let Some(bid) = buffer_select(done.flags) {
+                            self.buffers.taken(bid, 0);
+                            self.buffers.give_back(bid);
+                        }
+                        if let Some(conn) = self.conns.get_mut(key)
+                            && !more(done.flags)
+                        {
+                            conn.receiving = false;
+                        }
+                        let _ = self.drive(key);
+                    }
+                    Op::Send(key) => {
+                        if let Some(conn) = self.conns.get_mut(key) {
+                            conn.sending = false;
+                        }
+                        let _ = self.drive(key);
+                    }
+                    Op::Cancel(key) => {
+                        if let Some(conn) = self.conns.get_mut(key) {
+                            conn.cancels -= 1;
+                        }
+                        let _ = self.drive(key);
                     }
                     _ => {}
                 }
@@ -530,101 +678,371 @@ impl EventLoop {
     }
 
     /// Queues `entry`; see [`Ring::push`].
-    fn submit(&mut self, entry: squeue::Entry) -> io::Result<()> {
-        self.submit_all(std::slice::from_ref(&entry))
-    }
-
-    /// Queues `entries` in one batch; see [`Ring::push`].
-    fn submit_all(&mut self, entries: &[squeue::Entry]) -> io::Result<()> {
+    fn submit(&mut self, entry: io_uring::squeue::Entry) -> io::Result<()> {
         // SAFETY: every pointer an entry of this loop carries points into
         // memory the loop owns and does not move or free before the entry
-        // completes: the buffer pool and the wake-up buffer and back-off
-        // timespec are boxed fields of the loop; a connection's pending
-        // bytes and timespecs live in its `Box<Conn>`, which is removed only
-        // once it has no operation in flight (`Conn::finished`), and whose
-        // pending bytes are not touched while a send is in flight. The loop
-        // itself is leaked rather than dropped if operations remain.
-        unsafe { self.ring.push(entries) }
+        // completes: the buffer pool and ring (freed only after `drain`),
+        // the wake-up buffer and back-off timespec (boxed fields of the
+        // loop), and the protocol's constant reply. A send points into a
+        // pool buffer its connection owes, which goes back to the ring only
+        // once the send has completed. The loop itself is leaked rather than
+        // dropped if operations remain.
+        unsafe { self.ring.push(std::slice::from_ref(&entry)) }
     }
 }
 
-/// Copies what a receive brought out of the pool buffer, and decides what to
-/// send: the handshake reply with any pipelined bytes, or the echo.
-fn take(conn: &mut Conn, bytes: &[u8]) -> Result<Vec<u8>, Ending> {
+/// What a receive of `bid` brings a connection: handshake bytes fed to the
+/// parser (the buffer goes back), or echo bytes queued to be sent from the
+/// buffer. Returns how to close it, if the bytes end it.
+fn take(conn: &mut Conn, buffers: &mut Buffers, bid: u16, now: u64) -> Option<Close> {
     match &mut conn.phase {
-        Phase::Echoing => Ok(bytes.to_vec()),
-        Phase::Handshaking(parser) => match parser.feed(bytes) {
-            Progress::NeedMore => Ok(Vec::new()),
-            Progress::Rejected(why) => Err(Ending::rejected(why)),
-            Progress::Accepted { leftover } => {
-                let echo = [REPLY, leftover].concat();
-                conn.phase = Phase::Echoing;
-                Ok(echo)
+        Phase::Echoing => {
+            enqueue(conn, buffers, bid);
+            None
+        }
+        Phase::Handshaking(parser) => {
+            let bytes = buffers.owed(bid);
+            let len = bytes.len();
+            match parser.feed(bytes) {
+                Progress::NeedMore => {
+                    buffers.give_back(bid);
+                    None
+                }
+                Progress::Rejected(why) => {
+                    buffers.give_back(bid);
+                    Some(Close::Rejected(why))
+                }
+                Progress::Accepted { leftover } => {
+                    let line = len - leftover.len();
+                    conn.phase = Phase::Echoing;
+                    conn.since = now;
+                    // The idle deadline may come before the handshake's: a
+                    // new entry is due (the old one is stale from now on).
+                    conn.scheduled = None;
+                    // The reply goes first, from the protocol's constant;
+                    // bytes pipelined behind the line are echoed after it.
+                    if line == len {
+                        buffers.give_back(bid);
+                    } else {
+                        buffers.skip(bid, line);
+                        enqueue(conn, buffers, bid);
+                    }
+                    None
+                }
             }
-        },
+        }
     }
 }
 
-fn expired(phase: &Phase) -> Ending {
-    match phase {
-        Phase::Handshaking(_) => Ending::rejected(Reject::Timeout),
-        Phase::Echoing => Ending::IdleTimeout,
+/// Adds `bid` to the end of what `conn` owes: copied behind the bytes of
+/// its last buffer if they fit there (a small piece), else linked after it.
+fn enqueue(conn: &mut Conn, buffers: &mut Buffers, bid: u16) {
+    conn.owed += buffers.owed(bid).len() as u32;
+    if conn.tail == NONE {
+        conn.head = bid;
+    } else if buffers.append(conn.tail, bid) {
+        return;
+    } else {
+        buffers.link(conn.tail, bid);
+    }
+    conn.tail = bid;
+}
+
+/// The bytes a connection's next send would carry.
+fn owed_now<'b>(conn: &Conn, buffers: &'b Buffers) -> &'b [u8] {
+    if matches!(conn.phase, Phase::Echoing) && usize::from(conn.reply_sent) < REPLY.len() {
+        &REPLY[usize::from(conn.reply_sent)..]
+    } else if conn.head != NONE {
+        buffers.owed(conn.head)
+    } else {
+        &[]
     }
 }
 
-/// CLOCK_MONOTONIC now plus `after`, for an absolute timeout. Like
-/// [`deadline`], it cuts `after` to [`model::config::MAX_WAIT`] and cannot
-/// overflow: the kernel refuses a timespec past `i64` seconds.
-fn monotonic_after(after: Duration) -> types::Timespec {
-    let now = rustix::time::clock_gettime(rustix::time::ClockId::Monotonic);
-    let now = Duration::new(
-        u64::try_from(now.tv_sec).unwrap_or(0),
-        u32::try_from(now.tv_nsec).unwrap_or(0),
-    );
-    let total = now.saturating_add(after.min(model::config::MAX_WAIT));
-    types::Timespec::new()
-        .sec(total.as_secs())
-        .nsec(total.subsec_nanos())
+/// `n` bytes of what `conn` owed were sent: the reply first, then its
+/// oldest buffer, which goes back to the pool once all of it is sent.
+fn advance(conn: &mut Conn, buffers: &mut Buffers, n: usize) {
+    if usize::from(conn.reply_sent) < REPLY.len() {
+        conn.reply_sent += n.min(REPLY.len()) as u8;
+        return;
+    }
+    if conn.head == NONE {
+        return;
+    }
+    conn.owed -= n as u32;
+    if buffers.consume(conn.head, n) {
+        let done = conn.head;
+        conn.head = buffers.next(done);
+        if conn.head == NONE {
+            conn.tail = NONE;
+        }
+        buffers.give_back(done);
+    }
+}
+
+/// When a connection expires, on the loop's clock: the end of its
+/// handshake, or its last activity plus the idle timeout (none without one).
+fn deadline_of(conn: &Conn, idle: Option<u64>) -> Option<u64> {
+    match conn.phase {
+        Phase::Handshaking(_) => Some(conn.since),
+        Phase::Echoing => idle.map(|idle| conn.since + idle),
+    }
+}
+
+/// A wait in milliseconds, cut to [`MAX_WAIT`] (a day).
+fn millis(wait: Duration) -> u64 {
+    wait.min(MAX_WAIT).as_millis() as u64
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use std::io::{Read, Write};
-    use std::net::TcpStream;
+    use std::net::{SocketAddr, TcpStream};
+    use std::thread::JoinHandle;
 
-    /// The kernel short of memory when buffers are given back (`ENOMEM` on
-    /// a provide) is a moment to wait out, not a reason to stop serving.
+    /// A loop serving on a free port in a thread of its own, with `tune`
+    /// applied before it runs.
+    /// The loop is made on its own thread, as `serve` makes it: the pool's
+    /// memory belongs to the thread whose ring lends it.
+    fn serving(
+        config: Config,
+        ring_entries: u32,
+        tune: impl FnOnce(EventLoop) -> EventLoop + Send + 'static,
+    ) -> (
+        SocketAddr,
+        Arc<Counters>,
+        Shutdown,
+        Arc<Observed>,
+        JoinHandle<io::Result<()>>,
+    ) {
+        let listener = model::listener::bind("127.0.0.1:0".parse().unwrap()).unwrap();
+        let addr = listener.local_addr().unwrap();
+        let counters = Arc::new(Counters::default());
+        let shutdown = Shutdown::new();
+        let (made, observed) = std::sync::mpsc::channel();
+        let thread = {
+            let (counters, shutdown) = (counters.clone(), shutdown.clone());
+            std::thread::spawn(move || {
+                let event_loop =
+                    EventLoop::new(listener, Arc::new(config), counters, shutdown, ring_entries)?;
+                let event_loop = tune(event_loop);
+                let _ = made.send(event_loop.observed());
+                event_loop.run()
+            })
+        };
+        let observed = observed.recv().unwrap();
+        (addr, counters, shutdown, observed, thread)
+    }
+
+    fn client(addr: SocketAddr) -> TcpStream {
+        let client = TcpStream::connect(addr).unwrap();
+        client
+            .set_read_timeout(Some(Duration::from_secs(5)))
+            .unwrap();
+        client
+    }
+
+    /// Reads until end-of-stream or reset; false if bytes came instead.
+    fn closed(client: &mut TcpStream) -> bool {
+        let mut buf = [0u8; 64 << 10];
+        loop {
+            match client.read(&mut buf) {
+                Err(err) if err.kind() == io::ErrorKind::Interrupted => continue,
+                Ok(0) => return true,
+                Err(err) => return err.kind() == io::ErrorKind::ConnectionReset,
+                Ok(_) => continue,
+            }
+        }
+    }
+
+    /// Accepted sockets inherit TCP_NODELAY from the listener, which is
+    /// why the loop sets it once instead of once per connection.
     #[test]
-    fn buffers_the_kernel_refused_are_offered_again() {
+    fn accepted_sockets_inherit_no_delay_from_the_listener() {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        rustix::net::sockopt::set_tcp_nodelay(&listener, true).unwrap();
+        let _client = TcpStream::connect(listener.local_addr().unwrap()).unwrap();
+        let (accepted, _) = listener.accept().unwrap();
+        assert!(rustix::net::sockopt::tcp_nodelay(&accepted).unwrap());
+    }
+
+    /// A ring of two buffers, and ten clients sending at once: receives run
+    /// out of buffers (`ENOBUFS` ends their multishot), are armed again
+    /// once buffers are back, and every byte is still echoed in order.
+    #[test]
+    fn a_buffer_ring_run_dry_loses_nothing() {
         if crate::available().is_err() {
             eprintln!("skipped: io_uring is not available here");
             return;
         }
-        let listener = model::listener::bind("127.0.0.1:0".parse().unwrap()).unwrap();
-        let config = Arc::new(Config::default());
-        let shutdown = Shutdown::new();
-        let mut event_loop =
-            EventLoop::new(listener, config, Arc::default(), shutdown.clone(), 8).unwrap();
-        let refused = Completion {
-            op: Op::Provide { first: 3, count: 2 },
-            result: -libc::ENOMEM,
-            flags: 0,
-        };
-        event_loop.complete(refused).unwrap();
-        assert_eq!(event_loop.unprovided, [(3, 2)]);
-        let in_flight = event_loop.ring.in_flight;
-        event_loop.provide_again().unwrap();
-        assert!(event_loop.unprovided.is_empty());
-        assert_eq!(event_loop.ring.in_flight, in_flight + 1);
-        // The loop still runs, and stops, with the buffers given back.
+        let (addr, counters, shutdown, observed, thread) =
+            serving(Config::default(), 64, |event_loop| {
+                event_loop.with_buffers(Buffers::new(64, 4, 2).unwrap())
+            });
+        let mut clients: Vec<TcpStream> = (0..10).map(|_| client(addr)).collect();
+        for client in &mut clients {
+            client.write_all(b"hello\n").unwrap();
+            let mut reply = [0u8; 6];
+            client.read_exact(&mut reply).unwrap();
+        }
+        let message: Vec<u8> = (0..=255u8).cycle().take(4000).collect();
+        for round in 0..5 {
+            for client in &mut clients {
+                client.write_all(&message).unwrap();
+            }
+            for (i, client) in clients.iter_mut().enumerate() {
+                let mut echo = vec![0u8; message.len()];
+                client.read_exact(&mut echo).unwrap();
+                assert!(echo == message, "round {round}, client {i}");
+            }
+        }
+        assert!(observed.starvations.load(Ordering::Relaxed) > 0);
+        drop(clients);
         shutdown.trigger();
-        event_loop.run().unwrap();
+        thread.join().unwrap().unwrap();
+        let stats = counters.snapshot();
+        assert_eq!((stats.accepted, stats.errors, stats.open), (10, 0, 0));
+    }
+
+    /// A send the socket takes only part of keeps the rest of its buffer,
+    /// which is sent next; the buffer goes back once all of it is sent. A
+    /// small piece is copied behind the last buffer's bytes instead of
+    /// holding a buffer of its own.
+    #[test]
+    fn a_short_send_keeps_the_rest_of_its_buffer() {
+        let mut buffers = Buffers::new(64, 4, 2).unwrap();
+        buffers.refill();
+        let counters = Arc::new(Counters::default());
+        let admitted = counters.admit(10).unwrap();
+        let fd = OwnedFd::from(std::fs::File::open("/dev/null").unwrap());
+        let mut conn = Conn::new(fd, admitted, 0);
+        conn.phase = Phase::Echoing;
+        conn.reply_sent = REPLY.len() as u8;
+        buffers.taken(0, 60);
+        buffers.taken(1, 10);
+        enqueue(&mut conn, &mut buffers, 0);
+        enqueue(&mut conn, &mut buffers, 1);
+        assert_eq!((conn.owed, conn.head, conn.tail), (70, 0, 1));
+        // Three more bytes fit behind buffer 1's ten: copied, and 2 is back.
+        buffers.refill();
+        buffers.taken(2, 3);
+        enqueue(&mut conn, &mut buffers, 2);
+        assert_eq!((conn.owed, conn.tail), (73, 1));
+        advance(&mut conn, &mut buffers, 4);
+        assert_eq!((conn.owed, conn.head), (69, 0));
+        assert_eq!(owed_now(&conn, &buffers).len(), 56);
+        advance(&mut conn, &mut buffers, 56);
+        assert_eq!((conn.owed, conn.head, conn.tail), (13, 1, 1));
+        assert_eq!(owed_now(&conn, &buffers).len(), 13);
+        advance(&mut conn, &mut buffers, 13);
+        assert_eq!((conn.owed, conn.head, conn.tail), (0, NONE, NONE));
+        // Every buffer is back, and the ring takes them again.
+        assert_eq!(buffers.refill(), 2);
+        assert_eq!(buffers.free_len() + usize::from(buffers.in_ring()), 4);
+        conn.admitted.finish(&model::Ending::Completed);
+    }
+
+    /// A client that sends and never reads: the server stops receiving
+    /// (cancels its multishot receive) once it owes `--buffer` bytes, so
+    /// what it holds stays near that bound however much the client pushes.
+    #[test]
+    fn a_client_that_never_reads_is_held_to_the_buffer_bound() {
+        if crate::available().is_err() {
+            eprintln!("skipped: io_uring is not available here");
+            return;
+        }
+        let limit = 4096;
+        let config = Config {
+            buffer: limit,
+            ..Config::default()
+        };
+        let (addr, counters, shutdown, observed, thread) = serving(config, 64, |l| l);
+        let mut pusher = client(addr);
+        pusher.write_all(b"hello\n").unwrap();
+        let mut reply = [0u8; 6];
+        pusher.read_exact(&mut reply).unwrap();
+        pusher.set_nonblocking(true).unwrap();
+        let chunk = [7u8; 64 << 10];
+        let (mut pushed, started) = (0usize, Instant::now());
+        let mut stalled_since = Instant::now();
+        while started.elapsed() < Duration::from_secs(10)
+            && stalled_since.elapsed() < Duration::from_millis(300)
+        {
+            match pusher.write(&chunk) {
+                Ok(n) => {
+                    pushed += n;
+                    stalled_since = Instant::now();
+                }
+                Err(err) if err.kind() == io::ErrorKind::WouldBlock => {
+                    std::thread::sleep(Duration::from_millis(5));
+                }
+                Err(err) => panic!("{err}"),
+            }
+        }
+        let peak = observed.peak_owed.load(Ordering::Relaxed) as usize;
+        // The kernel ends each receive at what the connection may still owe.
+        assert!(peak <= limit, "owed {peak} after {pushed} pushed");
+        assert!(pushed > 4 * limit, "pushed only {pushed}");
+        drop(pusher);
+        shutdown.trigger();
+        thread.join().unwrap().unwrap();
+        assert_eq!(counters.snapshot().open, 0);
+    }
+
+    /// The idle timer ends while a send is blocked on a client that stopped
+    /// reading: the send is cancelled, the socket takes nothing of the
+    /// rest, and the connection is closed as idle, on time.
+    #[test]
+    fn idle_expiry_with_a_send_in_flight_closes_the_connection() {
+        if crate::available().is_err() {
+            eprintln!("skipped: io_uring is not available here");
+            return;
+        }
+        let idle = Duration::from_millis(300);
+        let config = Config {
+            idle_timeout: Some(idle),
+            ..Config::default()
+        };
+        let (addr, counters, shutdown, _, thread) = serving(config, 64, |l| l);
+        let mut stalled = client(addr);
+        stalled.write_all(b"hello\n").unwrap();
+        let mut reply = [0u8; 6];
+        stalled.read_exact(&mut reply).unwrap();
+        // Push until neither side takes more: the server's echo send is
+        // then blocked on this client's full receive window.
+        stalled.set_nonblocking(true).unwrap();
+        let chunk = [1u8; 64 << 10];
+        let started = Instant::now();
+        let mut last_write = Instant::now();
+        while last_write.elapsed() < Duration::from_millis(100)
+            && started.elapsed() < Duration::from_secs(5)
+        {
+            match stalled.write(&chunk) {
+                Ok(_) => last_write = Instant::now(),
+                Err(err) if err.kind() == io::ErrorKind::WouldBlock => {
+                    std::thread::sleep(Duration::from_millis(2));
+                }
+                Err(_) => break,
+            }
+        }
+        let stopped_writing = Instant::now();
+        stalled.set_nonblocking(false).unwrap();
+        // Wait for the server to give up on it, then read what is left.
+        while counters.snapshot().open > 0 && stopped_writing.elapsed() < Duration::from_secs(5) {
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        let took = stopped_writing.elapsed();
+        assert_eq!(counters.snapshot().open, 0, "not closed after {took:?}");
+        assert!(took < idle + Duration::from_secs(1), "{took:?}");
+        assert!(closed(&mut stalled));
+        shutdown.trigger();
+        thread.join().unwrap().unwrap();
     }
 
     /// A 4-entry ring is full on every burst of accepts, and its 8-entry
-    /// completion queue overflows: every client must still get its linked
-    /// idle timeout, and no full queue may stop the server.
+    /// completion queue overflows: every idle client is still cut by its
+    /// deadline, and no full queue stops the server.
     #[test]
     fn a_ring_small_enough_to_fill_still_cuts_every_idle_client() {
         if crate::available().is_err() {
@@ -633,28 +1051,14 @@ mod tests {
         }
         const CLIENTS: usize = 40;
         let idle = Duration::from_millis(300);
-        let listener = model::listener::bind("127.0.0.1:0".parse().unwrap()).unwrap();
-        let addr = listener.local_addr().unwrap();
-        let config = Arc::new(Config {
+        let config = Config {
             idle_timeout: Some(idle),
             grace: Duration::from_millis(200),
             ..Config::default()
-        });
-        let counters = Arc::new(Counters::default());
-        let shutdown = Shutdown::new();
-        let serving = {
-            let (counters, shutdown) = (counters.clone(), shutdown.clone());
-            std::thread::spawn(move || {
-                EventLoop::new(listener, config, counters, shutdown, 4)?.run()
-            })
         };
-        let mut clients: Vec<TcpStream> = (0..CLIENTS)
-            .map(|_| TcpStream::connect(addr).unwrap())
-            .collect();
+        let (addr, counters, shutdown, _, thread) = serving(config, 4, |l| l);
+        let mut clients: Vec<TcpStream> = (0..CLIENTS).map(|_| client(addr)).collect();
         for client in &mut clients {
-            client
-                .set_read_timeout(Some(Duration::from_secs(5)))
-                .unwrap();
             client.write_all(b"hello\nping").unwrap();
         }
         for client in &mut clients {
@@ -664,32 +1068,20 @@ mod tests {
         }
         let started = Instant::now();
         for (i, client) in clients.iter_mut().enumerate() {
-            // In-process, the ring's task work can interrupt a blocked read.
-            let cut = loop {
-                match client.read(&mut [0u8; 8]) {
-                    Err(err) if err.kind() == io::ErrorKind::Interrupted => continue,
-                    Ok(0) => break true,
-                    Err(err) => break err.kind() == io::ErrorKind::ConnectionReset,
-                    Ok(_) => break false,
-                }
-            };
-            assert!(cut, "idle client {i} was not closed");
+            assert!(closed(client), "idle client {i} was not closed");
         }
         assert!(
             started.elapsed() < idle + Duration::from_secs(2),
             "{:?}",
             started.elapsed()
         );
-        let mut fresh = TcpStream::connect(addr).unwrap();
-        fresh
-            .set_read_timeout(Some(Duration::from_secs(5)))
-            .unwrap();
+        let mut fresh = client(addr);
         fresh.write_all(b"hello\n").unwrap();
         let mut reply = [0u8; 6];
         fresh.read_exact(&mut reply).unwrap();
         drop(fresh);
         shutdown.trigger();
-        serving.join().unwrap().unwrap();
+        thread.join().unwrap().unwrap();
         let stats = counters.snapshot();
         assert_eq!(
             (stats.accepted, stats.errors, stats.open),

@@ -3,13 +3,13 @@
 //!
 //! One thread and one ring per worker (`--workers`, default 1, each with its
 //! own `SO_REUSEPORT` listener). The thread blocks only in
-//! `io_uring_enter`, waiting for operations it submitted (accept, receive,
-//! send) to complete. Concurrency is bounded by `--max-conns`; memory for
-//! data by a fixed pool of receive buffers the kernel picks from. The
-//! weakness: every buffer handed to the kernel is a promise to keep it
-//! alive until the operation completes, which is why this model has the
-//! workspace's only `unsafe` submission path, and why a ring needs a kernel
-//! (and a seccomp profile) that allow it.
+//! `io_uring_enter`, once per turn, which submits what is queued and reaps
+//! what is complete. Concurrency is bounded by `--max-conns`; memory for
+//! data by a pool of receive buffers the kernel picks from. The weakness:
+//! every buffer handed to the kernel is a promise to keep it alive until the
+//! operation completes, which is why this model has the workspace's only
+//! `unsafe` submission path, and why a ring needs a kernel (Linux 6.0 for
+//! multishot receive; a seccomp profile that allows io_uring) to run at all.
 //!
 //! ```no_run
 //! let listener = model::listener::bind("127.0.0.1:5566".parse().unwrap())?;
@@ -18,29 +18,46 @@
 //! # Ok::<(), std::io::Error>(())
 //! ```
 //!
+//! # The kernel features it uses
+//!
+//! - A multishot accept: one submission accepts every connection.
+//!   Accepted sockets inherit `TCP_NODELAY` from the listener.
+//! - A multishot receive per connection into a ring-mapped provided-buffer
+//!   ring (`IORING_REGISTER_PBUF_RING`): one submission serves every message
+//!   a connection sends, and the kernel picks the buffer. Its total is
+//!   capped (`optlen`, Linux 6.16) at what the connection may still owe, so
+//!   backpressure is the receive ending by itself; older kernels fall back
+//!   to cancelling it, with one line on standard error.
+//! - The echo is sent straight from the buffer the receive filled; the
+//!   buffer goes back to the ring by a memory store once sent, no submission.
+//! - No timer operations: handshake and idle deadlines are one lazy heap in
+//!   user space (`timers`), and the wait is bounded by the next deadline.
+//! - `DEFER_TASKRUN` and `SINGLE_ISSUER`: completions are processed only
+//!   inside `io_uring_enter`, never by interrupting the thread.
+//!
+//! # What a connection costs
+//!
+//! An idle connection is its 64-byte state in the slab (`connection`) and
+//! nothing else: no buffer, no timer entry without an idle timeout. The pool
+//! (`buffers`) is 8 MiB of untouched memory: a buffer costs a page only
+//! once the kernel writes it, the ring holds 128 at a time, and buffers come
+//! back to it most recently used first, so its resident size follows the
+//! bytes in flight, not the connections.
+//!
 //! # Implementation
 //!
-//! - [`ring`]: `user_data` encoding and the one `unsafe` push, whose safety
-//!   contract the event loop keeps. An operation and its linked timeout are
-//!   pushed as one batch, so a full queue never sends the timeout alone;
-//!   a kernel that refuses a submission for a moment (`EBUSY`, `EAGAIN`) is
-//!   waited out, not fatal.
-//! - [`buffers`]: a provided-buffer group. A receive names the group, not a
-//!   buffer, so an idle connection holds none; the bytes are copied out and
-//!   the buffer given back as soon as the receive completes. The pool is
-//!   sized from an 8 MiB budget per ring, whatever `--buffer` is.
-//! - [`connection`]: per-connection state, boxed so that the timeouts the
-//!   kernel reads by address do not move.
-//! - [`event_loop`]: one operation in flight per connection (backpressure:
-//!   no receive while an echo is being sent), the handshake deadline as an
-//!   absolute linked timeout, the idle timeout as a relative one, EMFILE
-//!   back-off as a timer operation, and at the end every pending operation
-//!   cancelled and reaped before any memory is freed.
+//! - `ring`: `user_data` encoding and the one `unsafe` push, whose safety
+//!   contract the event loop keeps; a kernel that refuses a submission for
+//!   a moment (`EBUSY`, `EAGAIN`) is waited out, not fatal.
+//! - `event_loop`: one place (`EventLoop::drive`) decides
+//!   a connection's operations from its state; at the end every pending
+//!   operation is cancelled and reaped before any memory is freed.
 
 mod buffers;
 mod connection;
 mod event_loop;
 mod ring;
+mod timers;
 
 use std::io;
 use std::net::TcpListener;

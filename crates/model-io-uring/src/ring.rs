@@ -11,26 +11,24 @@ use std::time::{Duration, Instant};
 
 use io_uring::{IoUring, squeue, types};
 
+use crate::buffers::Buffers;
+
 /// What an operation is, encoded in its `user_data`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Op {
-    /// Accepting on the listener.
+    /// The multishot accept on the listener.
     Accept,
     /// The back-off timer before accepting again, after EMFILE.
     AcceptRetry,
     /// Reading the eventfd a shutdown writes to.
     Wake,
-    /// Lending `count` buffers from `first` on to the kernel's pool.
-    Provide { first: u16, count: u16 },
     /// Cancelling the accept or the wake-up read at the end.
     CancelLoop,
-    /// A connection's receive.
+    /// A connection's multishot receive.
     Recv(usize),
     /// A connection's send.
     Send(usize),
-    /// The timeout linked to a connection's receive or send.
-    Timeout(usize),
-    /// Cancelling a connection's operation.
+    /// Cancelling a connection's receive or send.
     Cancel(usize),
 }
 
@@ -40,11 +38,9 @@ impl Op {
             Op::Accept => (0, 0),
             Op::AcceptRetry => (1, 0),
             Op::Wake => (2, 0),
-            Op::Provide { first, count } => (3, usize::from(first) | usize::from(count) << 16),
             Op::CancelLoop => (4, 0),
             Op::Recv(key) => (5, key),
             Op::Send(key) => (6, key),
-            Op::Timeout(key) => (7, key),
             Op::Cancel(key) => (8, key),
         };
         (key as u64) << 8 | kind
@@ -56,14 +52,9 @@ impl Op {
             0 => Op::Accept,
             1 => Op::AcceptRetry,
             2 => Op::Wake,
-            3 => Op::Provide {
-                first: key as u16,
-                count: (key >> 16) as u16,
-            },
             4 => Op::CancelLoop,
             5 => Op::Recv(key),
             6 => Op::Send(key),
-            7 => Op::Timeout(key),
             _ => Op::Cancel(key),
         }
     }
@@ -81,7 +72,7 @@ pub(crate) struct Completion {
 /// An io_uring instance with submission helpers.
 pub(crate) struct Ring {
     ring: IoUring,
-    /// Operations submitted whose completion has not been reaped yet.
+    /// Operations submitted whose last completion has not been reaped yet.
     pub(crate) in_flight: usize,
     /// Completions taken off the queue while making room for submissions,
     /// not yet handed to the loop.
@@ -181,9 +172,9 @@ impl Ring {
         let before = self.reaped.len();
         self.reaped
             .extend(self.ring.completion().map(Completion::from));
-        let taken = self.reaped.len() - before;
-        self.in_flight -= taken;
-        taken
+        let taken = &self.reaped[before..];
+        self.in_flight -= ended(taken);
+        taken.len()
     }
 
     /// Submits what is queued and waits for at least one completion, or
@@ -212,13 +203,33 @@ impl Ring {
         }
     }
 
+    /// Lends `buffers`' ring to the kernel as buffer group `group`.
+    pub(crate) fn register_buffers(&self, buffers: &Buffers, group: u16) -> io::Result<()> {
+        // SAFETY: the ring memory is page-aligned and `depth` entries long,
+        // and the event loop keeps it (and the pool its entries point into)
+        // alive until `unregister_buffers`, or leaks both.
+        unsafe {
+            self.ring.submitter().register_buf_ring_with_flags(
+                buffers.ring_address(),
+                buffers.depth,
+                group,
+                0,
+            )
+        }
+    }
+
+    /// Takes the ring back from the kernel.
+    pub(crate) fn unregister_buffers(&self, group: u16) -> io::Result<()> {
+        self.ring.submitter().unregister_buf_ring(group)
+    }
+
     /// Takes the completions that are ready.
     pub(crate) fn completions(&mut self, into: &mut Vec<Completion>) {
         into.clear();
         into.append(&mut self.reaped);
         let before = into.len();
         into.extend(self.ring.completion().map(Completion::from));
-        self.in_flight -= into.len() - before;
+        self.in_flight -= ended(&into[before..]);
     }
 }
 
@@ -230,6 +241,31 @@ impl From<io_uring::cqueue::Entry> for Completion {
             flags: cqe.flags(),
         }
     }
+}
+
+/// `receive` (a multishot receive) ended by the kernel once it has brought
+/// `total` bytes, for which io_uring reads the submission's `optlen`
+/// (Linux 6.16). The io-uring crate has no setter for it yet.
+pub(crate) fn cap_total(receive: squeue::Entry, total: u32) -> squeue::Entry {
+    /// Where `optlen` sits in the kernel's 64-byte `io_uring_sqe` (the union
+    /// with `file_index` and `splice_fd_in`).
+    const OPTLEN: usize = 44;
+    // SAFETY: `squeue::Entry` is `repr(C)` around the kernel's
+    // `io_uring_sqe`, 64 bytes of plain integers, so it round-trips through
+    // bytes; only the `optlen` word is changed, which a receive leaves zero.
+    let mut raw: [u8; 64] = unsafe { std::mem::transmute(receive) };
+    raw[OPTLEN..OPTLEN + 4].copy_from_slice(&total.to_ne_bytes());
+    // SAFETY: as above; any bytes are a valid `io_uring_sqe`.
+    unsafe { std::mem::transmute::<[u8; 64], squeue::Entry>(raw) }
+}
+
+/// How many of `completions` end their operation: a multishot operation
+/// completes many times, each but its last with `F_MORE`.
+fn ended(completions: &[Completion]) -> usize {
+    completions
+        .iter()
+        .filter(|c| !io_uring::cqueue::more(c.flags))
+        .count()
 }
 
 /// Submission refusals that pass once completions are taken or memory is
@@ -255,8 +291,6 @@ pub(crate) fn check_available() -> Result<(), String> {
         ("recv", opcode::Recv::CODE),
         ("send", opcode::Send::CODE),
         ("read", opcode::Read::CODE),
-        ("provide buffers", opcode::ProvideBuffers::CODE),
-        ("link timeout", opcode::LinkTimeout::CODE),
         ("timeout", opcode::Timeout::CODE),
         ("async cancel", opcode::AsyncCancel::CODE),
     ];
@@ -267,7 +301,27 @@ pub(crate) fn check_available() -> Result<(), String> {
             ));
         }
     }
-    Ok(())
+    // Multishot receive (6.0) has no opcode of its own to probe for.
+    let release = rustix::system::uname()
+        .release()
+        .to_string_lossy()
+        .into_owned();
+    let version: Vec<u32> = release
+        .split(|c: char| !c.is_ascii_digit())
+        .take(2)
+        .filter_map(|part| part.parse().ok())
+        .collect();
+    if version.as_slice() < [6, 0].as_slice() {
+        return Err(format!(
+            "io_uring unavailable: multishot receive needs Linux 6.0, this is {release}"
+        ));
+    }
+    let probe_buffers =
+        Buffers::for_bound(protocol::MAX_LINE).map_err(|e| format!("io_uring unavailable: {e}"))?;
+    let ring = Ring::new(8).map_err(|e| format!("io_uring unavailable: {e}"))?;
+    ring.register_buffers(&probe_buffers, 0)
+        .and_then(|()| ring.unregister_buffers(0))
+        .map_err(|e| format!("io_uring unavailable: no ring-mapped provided buffers: {e}"))
 }
 
 #[cfg(test)]
@@ -279,18 +333,10 @@ mod tests {
         for op in [
             Op::Accept,
             Op::Wake,
-            Op::Provide {
-                first: 511,
-                count: 1,
-            },
-            Op::Provide {
-                first: 0,
-                count: u16::MAX,
-            },
             Op::CancelLoop,
             Op::Recv(0),
             Op::Send(12_345),
-            Op::Timeout(u32::MAX as usize),
+            Op::Recv(u32::MAX as usize),
             Op::Cancel(7),
         ] {
             assert_eq!(Op::decode(op.encode()), op);
@@ -334,7 +380,7 @@ mod linked_tests {
         .user_data(Op::Recv(1).encode());
         let link = opcode::LinkTimeout::new(&timeout)
             .build()
-            .user_data(Op::Timeout(1).encode());
+            .user_data(Op::Cancel(1).encode());
         // SAFETY: `buffer` and `timeout` outlive the loop below, which reaps
         // both completions before they go out of scope.
         unsafe { ring.push(&[recv, link]) }.unwrap();
@@ -351,7 +397,7 @@ mod linked_tests {
             for done in &completions {
                 match done.op {
                     Op::Recv(1) => recv_result = Some(done.result),
-                    Op::Timeout(1) => timeout_result = Some(done.result),
+                    Op::Cancel(1) => timeout_result = Some(done.result),
                     _ => {}
                 }
             }
