@@ -123,6 +123,7 @@ mod tests {
             "serve tokio --addr 127.0.0.1:0 --workers 2 --max-conns 10 --handshake-timeout 1s",
             "serve tokio --idle-timeout 2 --buffer 4KiB --grace 1 --stack-size 64KiB",
             "serve tokio --flavor current-thread",
+            "serve io-uring --batch-wait 50us",
             "load 127.0.0.1:1 --handshake none -c 10 --connect-rate 5k --connect-timeout 1",
             "load 127.0.0.1:1 -d 1 --warmup 0 --hold 1 -s 64 -t 2 --rate 1k",
             "load 127.0.0.1:1 --segment 0/2 --start-at 1795809600",

@@ -12,6 +12,7 @@
 //! (backpressure: the receive is cancelled above that), nothing once it is
 //! closing.
 
+use std::collections::VecDeque;
 use std::io;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 use std::sync::Arc;
@@ -54,9 +55,10 @@ pub(crate) struct EventLoop {
     buffers: Buffers,
     /// The buffer ring is registered with the kernel.
     registered: bool,
-    /// Connections whose receive ended for want of a buffer (`ENOBUFS`):
-    /// armed again once the ring has buffers, not at once (which would spin).
-    starved: Vec<usize>,
+    /// Connections whose receive ended for want of a buffer (`ENOBUFS`),
+    /// oldest first: armed again as the ring has buffers for them, a few
+    /// at a time, not all at once (they would only run it dry again).
+    starved: VecDeque<usize>,
     conns: Slab<Conn>,
     timers: Timers,
     /// The loop's clock: milliseconds since here.
@@ -118,7 +120,7 @@ impl EventLoop {
             wake_in_flight: false,
             buffers: Buffers::for_bound(config.buffer)?,
             registered: false,
-            starved: Vec::new(),
+            starved: VecDeque::new(),
             conns: Slab::new(),
             timers: Timers::default(),
             started: Instant::now(),
@@ -162,6 +164,7 @@ impl EventLoop {
     }
 
     fn serve(&mut self) -> io::Result<()> {
+        self.ring.batch_completions(self.config.batch_wait);
         self.buffers.refill();
         self.ring.register_buffers(&self.buffers, GROUP)?;
         self.registered = true;
@@ -218,6 +221,7 @@ impl EventLoop {
                 Ok(())
             }
             Op::CancelLoop => Ok(()),
+            Op::Poll(key) => self.polled(key, done.result),
             Op::Recv(key) => self.received(key, done),
             Op::Send(key) => self.sent(key, done.result),
             Op::Cancel(key) => {
@@ -284,6 +288,29 @@ impl EventLoop {
         self.arm_accept()
     }
 
+    /// Handshake bytes have arrived: they are read here, from the socket,
+    /// not through the buffer ring, so that a connection costs no buffer
+    /// (and touches no page of the pool) before it echoes.
+    fn polled(&mut self, key: usize, result: i32) -> io::Result<()> {
+        let now = self.now();
+        let Some(conn) = self.conns.get_mut(key) else {
+            return Ok(());
+        };
+        conn.receiving = false;
+        conn.cancelling_recv = false;
+        if conn.closing.is_some() {
+            return self.drive(key);
+        }
+        let close = match result {
+            r if r < 0 => Some(Close::Rejected(Reject::Broken)),
+            _ => handshake(conn, now),
+        };
+        if let Some(why) = close {
+            self.close(key, why)?;
+        }
+        self.drive(key)
+    }
+
     fn received(&mut self, key: usize, done: Completion) -> io::Result<()> {
         let bid = buffer_select(done.flags);
         if let Some(bid) = bid {
@@ -313,7 +340,7 @@ impl EventLoop {
                     Phase::Handshaking(_) => conn.since,
                     Phase::Echoing => now,
                 };
-                let close = take(conn, &mut self.buffers, bid, now);
+                let close = take(conn, &mut self.buffers, bid);
                 self.observed
                     .peak_owed
                     .fetch_max(conn.owed, Ordering::Relaxed);
@@ -332,7 +359,7 @@ impl EventLoop {
                 self.observed.starvations.fetch_add(1, Ordering::Relaxed);
                 if !conn.starved {
                     conn.starved = true;
-                    self.starved.push(key);
+                    self.starved.push_back(key);
                 }
                 None
             }
@@ -399,9 +426,20 @@ impl EventLoop {
             }
             return Ok(());
         }
-        let echoing = matches!(conn.phase, Phase::Echoing);
+        if matches!(conn.phase, Phase::Handshaking(_)) {
+            if !conn.receiving {
+                let poll =
+                    opcode::PollAdd::new(types::Fd(conn.fd.as_raw_fd()), libc::POLLIN as u32)
+                        .build()
+                        .user_data(Op::Poll(key).encode());
+                conn.receiving = true;
+                self.submit(poll)?;
+            }
+            self.schedule(key);
+            return Ok(());
+        }
         if !conn.sending {
-            let (pointer, len) = if echoing && usize::from(conn.reply_sent) < REPLY.len() {
+            let (pointer, len) = if usize::from(conn.reply_sent) < REPLY.len() {
                 let rest = &REPLY[usize::from(conn.reply_sent)..];
                 (rest.as_ptr(), rest.len())
             } else if conn.head != NONE {
@@ -516,9 +554,13 @@ impl EventLoop {
         }
         conn.closing = Some(why);
         let (receiving, sending) = (conn.receiving && !conn.cancelling_recv, conn.sending);
+        let waiting = match conn.phase {
+            Phase::Handshaking(_) => Op::Poll(key),
+            Phase::Echoing => Op::Recv(key),
+        };
         if receiving {
             conn.cancelling_recv = true;
-            self.cancel(key, Op::Recv(key))?;
+            self.cancel(key, waiting)?;
         }
         if sending {
             self.cancel(key, Op::Send(key))?;
@@ -558,16 +600,18 @@ impl EventLoop {
         drop(fd);
     }
 
-    /// Arms the receives that ended for want of a buffer, now that the ring
-    /// has some again.
+    /// Arms the receives that ended for want of a buffer, oldest first, as
+    /// many as the ring has buffers for.
     fn feed_starved(&mut self) -> io::Result<()> {
-        if self.buffers.in_ring() == 0 || self.starved.is_empty() {
-            return Ok(());
-        }
-        for key in std::mem::take(&mut self.starved) {
+        let mut fed = 0;
+        while fed < self.buffers.in_ring() {
+            let Some(key) = self.starved.pop_front() else {
+                break;
+            };
             if let Some(conn) = self.conns.get_mut(key) {
                 conn.starved = false;
                 self.drive(key)?;
+                fed += 1;
             }
         }
         Ok(())
@@ -646,6 +690,12 @@ impl EventLoop {
                 match done.op {
                     Op::Accept if !more(done.flags) => self.accept_armed = false,
                     Op::Wake => self.wake_in_flight = false,
+                    Op::Poll(key) => {
+                        if let Some(conn) = self.conns.get_mut(key) {
+                            conn.receiving = false;
+                        }
+                        let _ = self.drive(key);
+                    }
                     Op::Recv(key) => {
                         if let Some(bid) = buffer_select(done.flags) {
                             self.buffers.taken(bid, 0);
@@ -691,47 +741,60 @@ impl EventLoop {
     }
 }
 
-/// What a receive of `bid` brings a connection: handshake bytes fed to the
-/// parser (the buffer goes back), or echo bytes queued to be sent from the
-/// buffer. Returns how to close it, if the bytes end it.
-fn take(conn: &mut Conn, buffers: &mut Buffers, bid: u16, now: u64) -> Option<Close> {
-    match &mut conn.phase {
+/// What a receive of `bid` brings a connection: echo bytes, queued to be
+/// sent from the buffer. (A connection receives through the ring only once
+/// its handshake is done; bytes before that are a protocol error.)
+fn take(conn: &mut Conn, buffers: &mut Buffers, bid: u16) -> Option<Close> {
+    match conn.phase {
         Phase::Echoing => {
             enqueue(conn, buffers, bid);
             None
         }
-        Phase::Handshaking(parser) => {
-            let bytes = buffers.owed(bid);
-            let len = bytes.len();
-            match parser.feed(bytes) {
-                Progress::NeedMore => {
-                    buffers.give_back(bid);
-                    None
-                }
-                Progress::Rejected(why) => {
-                    buffers.give_back(bid);
-                    Some(Close::Rejected(why))
-                }
-                Progress::Accepted { leftover } => {
-                    let line = len - leftover.len();
-                    conn.phase = Phase::Echoing;
-                    conn.since = now;
-                    // The idle deadline may come before the handshake's: a
-                    // new entry is due (the old one is stale from now on).
-                    conn.scheduled = None;
-                    // The reply goes first, from the protocol's constant;
-                    // bytes pipelined behind the line are echoed after it.
-                    if line == len {
-                        buffers.give_back(bid);
-                    } else {
-                        buffers.skip(bid, line);
-                        enqueue(conn, buffers, bid);
-                    }
-                    None
-                }
-            }
+        Phase::Handshaking(_) => {
+            buffers.give_back(bid);
+            Some(Close::Rejected(Reject::Broken))
         }
     }
+}
+
+/// Reads what a handshaking connection has received: peeks at up to a
+/// line's worth, feeds the parser, then takes from the socket only the
+/// bytes of the line, so that bytes pipelined behind it stay there for
+/// the ring's receive. Returns how to close it, if they end it.
+fn handshake(conn: &mut Conn, now: u64) -> Option<Close> {
+    use rustix::net::{RecvFlags, recv};
+    let Phase::Handshaking(parser) = &mut conn.phase else {
+        return None;
+    };
+    let mut line = [0u8; protocol::MAX_LINE];
+    let peeked = match recv(
+        &conn.fd,
+        &mut line[..],
+        RecvFlags::PEEK | RecvFlags::DONTWAIT,
+    ) {
+        Ok((0, _)) => return Some(Close::Rejected(Reject::EndOfStream)),
+        Ok((n, _)) => n,
+        Err(rustix::io::Errno::AGAIN | rustix::io::Errno::INTR) => return None,
+        Err(_) => return Some(Close::Rejected(Reject::Broken)),
+    };
+    let (taken, accepted) = match parser.feed(&line[..peeked]) {
+        Progress::NeedMore => (peeked, false),
+        Progress::Rejected(why) => return Some(Close::Rejected(why)),
+        Progress::Accepted { leftover } => (peeked - leftover.len(), true),
+    };
+    // The peeked bytes are still the first in the socket: this takes them.
+    match recv(&conn.fd, &mut line[..taken], RecvFlags::DONTWAIT) {
+        Ok((n, _)) if n == taken => {}
+        _ => return Some(Close::Rejected(Reject::Broken)),
+    }
+    if accepted {
+        conn.phase = Phase::Echoing;
+        conn.since = now;
+        // The idle deadline may come before the handshake's: a new entry
+        // is due (the old one is stale from now on).
+        conn.scheduled = None;
+    }
+    None
 }
 
 /// Adds `bid` to the end of what `conn` owes: copied behind the bytes of

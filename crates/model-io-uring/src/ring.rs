@@ -24,6 +24,8 @@ pub(crate) enum Op {
     Wake,
     /// Cancelling the accept or the wake-up read at the end.
     CancelLoop,
+    /// Waiting for a connection's handshake bytes to arrive.
+    Poll(usize),
     /// A connection's multishot receive.
     Recv(usize),
     /// A connection's send.
@@ -40,6 +42,7 @@ impl Op {
             Op::Wake => (2, 0),
             Op::CancelLoop => (4, 0),
             Op::Recv(key) => (5, key),
+            Op::Poll(key) => (7, key),
             Op::Send(key) => (6, key),
             Op::Cancel(key) => (8, key),
         };
@@ -55,6 +58,7 @@ impl Op {
             4 => Op::CancelLoop,
             5 => Op::Recv(key),
             6 => Op::Send(key),
+            7 => Op::Poll(key),
             _ => Op::Cancel(key),
         }
     }
@@ -77,7 +81,13 @@ pub(crate) struct Ring {
     /// Completions taken off the queue while making room for submissions,
     /// not yet handed to the loop.
     reaped: Vec<Completion>,
+    /// `--batch-wait`: after the first completion, how long a wait may go
+    /// on for [`BATCH`] of them (the kernel's minimum wait, Linux 6.12).
+    batch_wait: Option<Duration>,
 }
+
+/// How many completions a batched wait waits for, at most.
+const BATCH: usize = 64;
 
 /// How long pushing keeps retrying a submission the kernel refuses for
 /// want of completion-queue room or memory before it gives up.
@@ -103,7 +113,13 @@ impl Ring {
             ring,
             in_flight: 0,
             reaped: Vec::new(),
+            batch_wait: None,
         })
+    }
+
+    /// Waits batch completions: after the first, up to `wait` for more.
+    pub(crate) fn batch_completions(&mut self, wait: Option<Duration>) {
+        self.batch_wait = wait;
     }
 
     /// Queues `entries` in one batch: all of them or, on error, none.
@@ -189,12 +205,27 @@ impl Ring {
                 _ => Ok(()),
             };
         }
-        let result = match timeout {
-            None => self.ring.submit_and_wait(1).map(drop),
-            Some(timeout) => {
+        let result = match (timeout, self.batch_wait) {
+            (None, None) => self.ring.submit_and_wait(1).map(drop),
+            (Some(timeout), None) => {
                 let ts = types::Timespec::from(timeout);
                 let args = types::SubmitArgs::new().timespec(&ts);
                 self.ring.submitter().submit_with_args(1, &args).map(drop)
+            }
+            (timeout, Some(batch)) => {
+                let ts = types::Timespec::from(timeout.unwrap_or(model::config::MAX_WAIT));
+                let micros = u32::try_from(batch.as_micros()).unwrap_or(u32::MAX);
+                let args = types::SubmitArgs::new().timespec(&ts).min_wait_usec(micros);
+                match self.ring.submitter().submit_with_args(BATCH, &args) {
+                    Err(err) if err.raw_os_error() == Some(libc::EINVAL) => {
+                        eprintln!(
+                            "io-uring: this kernel has no minimum wait (Linux 6.12); --batch-wait is off"
+                        );
+                        self.batch_wait = None;
+                        return self.submit_and_wait(timeout);
+                    }
+                    other => other.map(drop),
+                }
             }
         };
         match result {
@@ -336,6 +367,7 @@ mod tests {
             Op::CancelLoop,
             Op::Recv(0),
             Op::Send(12_345),
+            Op::Poll(3),
             Op::Recv(u32::MAX as usize),
             Op::Cancel(7),
         ] {

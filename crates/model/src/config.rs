@@ -31,7 +31,14 @@ pub struct Config {
     pub stack_size: usize,
     /// `--flavor`: the scheduler, for models whose runtime offers a choice (tokio).
     pub flavor: Flavor,
+    /// `--batch-wait`: how long a completion-based loop may wait for more
+    /// completions to come with the first (io-uring's minimum wait); `None`
+    /// wakes for each, as every other model does.
+    pub batch_wait: Option<Duration>,
 }
+
+/// The longest `--batch-wait`: a batch that waits longer is a stall.
+pub const MAX_BATCH_WAIT: Duration = Duration::from_millis(10);
 
 /// Which scheduler a runtime with a choice uses.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -81,6 +88,7 @@ impl Default for Config {
             grace: Duration::from_secs(5),
             stack_size: DEFAULT_STACK_SIZE,
             flavor: Flavor::default(),
+            batch_wait: None,
         }
     }
 }
@@ -102,6 +110,11 @@ impl Config {
                     MAX_WAIT.as_secs()
                 ));
             }
+        }
+        if let Some(wait) = self.batch_wait.filter(|wait| *wait > MAX_BATCH_WAIT) {
+            return Err(format!(
+                "--batch-wait {wait:?} is longer than {MAX_BATCH_WAIT:?}: a batch that waits longer is a stall"
+            ));
         }
         if self.handshake_timeout.is_zero() {
             return Err("--handshake-timeout must be more than 0".into());
