@@ -6,7 +6,8 @@
 //! scratch buffer and are written straight back; only bytes the socket would
 //! not take yet are copied into `pending`, which is the connection's only
 //! allocation and is freed as soon as it drains. An idle connection is the
-//! socket, a phase and two deadlines.
+//! socket, its place under `--max-conns`, a phase, two deadlines and an
+//! empty `pending` (one word): 72 bytes on x86-64, checked by a test.
 
 use std::io::{self, Read, Write};
 use std::time::Instant;
@@ -51,8 +52,11 @@ pub(crate) struct Connection {
     /// Its place under `--max-conns`; finished when the connection closes.
     pub(crate) admitted: Admitted,
     phase: Phase,
-    /// Echo bytes the socket did not take yet; empty (and unallocated) while idle.
-    pending: Vec<u8>,
+    /// Echo bytes the socket did not take yet; `None` (one word, nothing
+    /// allocated) while idle, which is nearly always. The box is the point:
+    /// an idle connection pays one word for it instead of a `Vec`'s three.
+    #[allow(clippy::box_collection)]
+    pending: Option<Box<Vec<u8>>>,
     /// When the connection expires: the absolute handshake deadline, then
     /// the last activity plus the idle timeout.
     pub(crate) deadline: Option<Instant>,
@@ -74,7 +78,7 @@ impl Connection {
             stream,
             admitted,
             phase: Phase::Handshaking(Handshake::new()),
-            pending: Vec::new(),
+            pending: None,
             deadline: Some(deadline(now, config.handshake_timeout)),
             scheduled: None,
             interest: Interest::READABLE,
@@ -87,7 +91,7 @@ impl Connection {
     pub(crate) fn on_ready(&mut self, scratch: &mut [u8], config: &Config, now: Instant) -> Next {
         for _ in 0..READS_PER_TURN {
             // Backpressure: nothing is read while echo bytes are still owed.
-            if !self.pending.is_empty() {
+            if self.pending.is_some() {
                 match self.flush(config, now) {
                     Ok(true) => {}
                     Ok(false) => return Next::Wait(Interest::WRITABLE),
@@ -149,7 +153,7 @@ impl Connection {
 
     /// Whether echo bytes are waiting for the socket to take them.
     pub(crate) fn owes_bytes(&self) -> bool {
-        !self.pending.is_empty()
+        self.pending.is_some()
     }
 
     /// How the connection ends when its deadline passes.
@@ -163,7 +167,7 @@ impl Connection {
     /// Writes `bytes` now if nothing is queued before them; queues what the
     /// socket does not take.
     fn send(&mut self, mut bytes: &[u8], config: &Config, now: Instant) -> io::Result<()> {
-        while self.pending.is_empty() && !bytes.is_empty() {
+        while self.pending.is_none() && !bytes.is_empty() {
             match (&self.stream).write(bytes) {
                 Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
                 Ok(n) => {
@@ -175,18 +179,25 @@ impl Connection {
                 Err(err) => return Err(err),
             }
         }
-        self.pending.extend_from_slice(bytes);
+        if !bytes.is_empty() {
+            self.pending
+                .get_or_insert_with(Box::default)
+                .extend_from_slice(bytes);
+        }
         Ok(())
     }
 
     /// Writes queued bytes; true once none are left (and the queue's memory is freed).
     fn flush(&mut self, config: &Config, now: Instant) -> io::Result<bool> {
+        let Some(pending) = self.pending.as_mut() else {
+            return Ok(true);
+        };
         let mut written = 0;
         let result = loop {
-            if written == self.pending.len() {
+            if written == pending.len() {
                 break Ok(true);
             }
-            match (&self.stream).write(&self.pending[written..]) {
+            match (&self.stream).write(&pending[written..]) {
                 Ok(0) => break Err(io::ErrorKind::WriteZero.into()),
                 Ok(n) => written += n,
                 Err(err) if would_block(&err) => break Ok(false),
@@ -194,13 +205,13 @@ impl Connection {
                 Err(err) => break Err(err),
             }
         };
+        if written == pending.len() {
+            self.pending = None;
+        } else {
+            pending.drain(..written);
+        }
         if written > 0 {
             self.touch(config, now);
-        }
-        if written == self.pending.len() {
-            self.pending = Vec::new();
-        } else {
-            self.pending.drain(..written);
         }
         result
     }
@@ -216,4 +227,12 @@ impl Connection {
 /// True for "not ready yet": wait for the next readiness event.
 pub(crate) fn would_block(err: &io::Error) -> bool {
     err.kind() == io::ErrorKind::WouldBlock
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn an_idle_connection_costs_its_budget() {
+        assert!(std::mem::size_of::<super::Connection>() <= 72);
+    }
 }
