@@ -164,6 +164,12 @@ impl Buffers {
         self.free.len()
     }
 
+    /// Buffers holding bytes a connection owes (neither free nor in the ring).
+    #[cfg(test)]
+    pub(crate) fn held(&self) -> usize {
+        usize::from(self.count) - self.free.len() - usize::from(self.in_ring)
+    }
+
     /// Buffers the kernel can still fill without a refill.
     pub(crate) fn in_ring(&self) -> u16 {
         self.in_ring

@@ -1053,6 +1053,30 @@ mod tests {
         assert_eq!(counters.snapshot().open, 0);
     }
 
+    /// A client that drips its bytes one segment at a time while its echo
+    /// is stuck: each receive brings a byte, and each lands behind the bytes
+    /// of the connection's last buffer instead of pinning a buffer of its
+    /// own, so it holds two buffers for a hundred bytes, not a hundred
+    /// (which would run the pool dry for every other connection).
+    #[test]
+    fn a_client_dripping_bytes_holds_few_buffers() {
+        let mut buffers = Buffers::new(64, 256, 128).unwrap();
+        buffers.refill();
+        let counters = Arc::new(Counters::default());
+        let admitted = counters.admit(10).unwrap();
+        let fd = OwnedFd::from(std::fs::File::open("/dev/null").unwrap());
+        let mut conn = Conn::new(fd, admitted, 0);
+        conn.phase = Phase::Echoing;
+        // The kernel fills the ring's buffers in order, a byte each.
+        for bid in 0..100 {
+            buffers.taken(bid, 1);
+            enqueue(&mut conn, &mut buffers, bid);
+        }
+        assert_eq!(conn.owed, 100);
+        assert_eq!(buffers.held(), 2, "64 bytes fill a buffer, then another");
+        conn.admitted.finish(&model::Ending::Completed);
+    }
+
     /// The idle timer ends while a send is blocked on a client that stopped
     /// reading: the send is cancelled, the socket takes nothing of the
     /// rest, and the connection is closed as idle, on time.
