@@ -324,7 +324,7 @@ impl<'r> Figures<'r> {
             results,
             groups,
             summaries: Vec::new(),
-            base_size: plan.sizes.iter().copied().min().unwrap_or(64),
+            base_size: plan.base_size(),
             largest: plan.conns.iter().copied().max().unwrap_or(0),
             reference_conns: plan
                 .conns
@@ -346,11 +346,7 @@ impl<'r> Figures<'r> {
 
     /// The fixed-rate points, `(rate, connections)`, in plan order.
     pub(crate) fn efficiency_points(&self) -> Vec<(f64, usize)> {
-        let plan = &self.results.plan;
-        plan.efficiency_conns
-            .iter()
-            .flat_map(|&conns| plan.efficiency_rates.iter().map(move |&rate| (rate, conns)))
-            .collect()
+        self.results.plan.efficiency_points()
     }
 
     fn summary(&self, model: usize) -> ModelSummary {

@@ -13,16 +13,15 @@
 //! from both sides' CPU use during the window and, in the open loop, from
 //! whether the load kept its schedule.
 //!
-//! ```no_run
-//! use bench::contender::Contender;
+//! `c10k bench` builds a [`record::Plan`] from its flags and the
+//! contenders from the model list, calls [`run`], and writes what it
+//! returns with [`record::write`]. Reading a run back:
 //!
-//! # fn plan() -> bench::record::Plan { unimplemented!() }
-//! # let models: Vec<Contender> = Vec::new();
-//! // `c10k bench` builds the plan from its flags and the contenders from the model list.
-//! let out = std::path::Path::new("results/example");
-//! let record = bench::run(plan(), &models, "c10k bench".into(), true, out);
-//! bench::record::write(out, &record)?;
-//! # Ok::<(), std::io::Error>(())
+//! ```no_run
+//! let dir = std::path::Path::new("results/2026-11-28-full-2core-amd-epyc");
+//! let record = bench::record::read(dir)?;
+//! println!("{} points, made by {}", record.points.len(), record.command);
+//! # Ok::<(), bench::record::ReadError>(())
 //! ```
 
 pub mod code_size;
@@ -82,7 +81,7 @@ pub fn run(
         let spec = Spec {
             mode: Loop::Closed,
             connections: 100,
-            size: plan.sizes.iter().copied().min().unwrap_or(64),
+            size: plan.base_size(),
             rate: None,
         };
         let _ = run_point(&warm, first, spec, false, 0, &multi, None);

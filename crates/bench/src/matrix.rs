@@ -17,18 +17,17 @@ pub struct Spec {
 /// The points `plan` asks for, in run order: the fixed-rate series first
 /// (the headline), then the closed loop, then the open-loop latency series.
 pub fn specs(plan: &Plan) -> Vec<Spec> {
-    let size = plan.sizes.iter().copied().min().unwrap_or(64);
+    let size = plan.base_size();
     let open = |connections: usize, rate: f64| Spec {
         mode: Loop::Open,
         connections,
         size,
         rate: Some(rate),
     };
-    let efficiency = plan.efficiency_conns.iter().flat_map(|&connections| {
-        plan.efficiency_rates
-            .iter()
-            .map(move |&rate| open(connections, rate))
-    });
+    let efficiency = plan
+        .efficiency_points()
+        .into_iter()
+        .map(|(rate, connections)| open(connections, rate));
     let closed = plan.sizes.iter().flat_map(|&size| {
         plan.conns.iter().map(move |&connections| Spec {
             mode: Loop::Closed,

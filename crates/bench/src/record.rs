@@ -76,6 +76,20 @@ pub struct Plan {
 }
 
 impl Plan {
+    /// The smallest message size of the plan (the one most points use).
+    pub fn base_size(&self) -> usize {
+        self.sizes.iter().copied().min().unwrap_or(64)
+    }
+
+    /// The fixed-rate points, `(rate, connections)`, in run order: each
+    /// connection count, every rate over it.
+    pub fn efficiency_points(&self) -> Vec<(f64, usize)> {
+        self.efficiency_conns
+            .iter()
+            .flat_map(|&conns| self.efficiency_rates.iter().map(move |&rate| (rate, conns)))
+            .collect()
+    }
+
     /// Whether both sides run on CPUs of their own.
     pub fn pinned(&self) -> bool {
         !self.server_cpus.is_empty() && !self.load_cpus.is_empty()

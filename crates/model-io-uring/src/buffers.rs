@@ -178,7 +178,7 @@ impl Buffers {
     /// The kernel filled buffer `bid` with `len` bytes (a completion said so).
     pub(crate) fn taken(&mut self, bid: u16, len: usize) {
         assert!(bid < self.count, "buffer {bid} is not in the pool");
-        self.in_ring -= 1;
+        self.in_ring = self.in_ring.saturating_sub(1);
         self.start[usize::from(bid)] = 0;
         self.end[usize::from(bid)] = len.min(self.size) as u32;
         self.next[usize::from(bid)] = NONE;
@@ -199,14 +199,6 @@ impl Buffers {
         // nothing writes them while the slice lives (`give_back` and
         // `refill` take `&mut self`).
         unsafe { std::slice::from_raw_parts(self.buffer_address(bid).add(start), end - start) }
-    }
-
-    /// The first byte of `bid` still owed, and how many: what a send
-    /// submission points to. The pointer stays valid while `bid` is owed.
-    pub(crate) fn owed_raw(&self, bid: u16) -> (*const u8, usize) {
-        let (start, end) = self.range(bid);
-        // SAFETY: `start` is within buffer `bid`, inside the pool.
-        (unsafe { self.buffer_address(bid).add(start) }, end - start)
     }
 
     /// `n` more bytes of `bid` were sent; whether all of it has been.

@@ -16,6 +16,7 @@ use std::collections::VecDeque;
 use std::io;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 use std::sync::Arc;
+#[cfg(test)]
 use std::sync::atomic::{AtomicU32, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
@@ -72,10 +73,13 @@ pub(crate) struct EventLoop {
     counters: Arc<Counters>,
     shutdown: Shutdown,
     grace_ends: Option<Instant>,
+    #[cfg(test)]
     observed: Arc<Observed>,
 }
 
-/// What a loop saw, for tests that need to know a path was taken.
+/// What a loop saw, for tests that need to know a path was taken (kept
+/// only in test builds: the server's hot path pays nothing for it).
+#[cfg(test)]
 #[derive(Debug, Default)]
 pub(crate) struct Observed {
     /// Receives that ended for want of a buffer.
@@ -130,6 +134,7 @@ impl EventLoop {
             counters,
             shutdown,
             grace_ends: None,
+            #[cfg(test)]
             observed: Arc::default(),
         })
     }
@@ -336,11 +341,9 @@ impl EventLoop {
         }
         let close = match (done.result, bid) {
             (n, Some(bid)) if n > 0 => {
-                conn.since = match conn.phase {
-                    Phase::Handshaking(_) => conn.since,
-                    Phase::Echoing => now,
-                };
+                conn.since = now;
                 let close = take(conn, &mut self.buffers, bid);
+                #[cfg(test)]
                 self.observed
                     .peak_owed
                     .fetch_max(conn.owed, Ordering::Relaxed);
@@ -356,6 +359,7 @@ impl EventLoop {
                 }
             },
             (r, _) if r == -libc::ENOBUFS => {
+                #[cfg(test)]
                 self.observed.starvations.fetch_add(1, Ordering::Relaxed);
                 if !conn.starved {
                     conn.starved = true;
@@ -439,16 +443,11 @@ impl EventLoop {
             return Ok(());
         }
         if !conn.sending {
-            let (pointer, len) = if usize::from(conn.reply_sent) < REPLY.len() {
-                let rest = &REPLY[usize::from(conn.reply_sent)..];
-                (rest.as_ptr(), rest.len())
-            } else if conn.head != NONE {
-                self.buffers.owed_raw(conn.head)
-            } else if conn.end_of_stream {
+            let rest = owed_now(conn, &self.buffers);
+            let (pointer, len) = (rest.as_ptr(), rest.len());
+            if len == 0 && conn.end_of_stream {
                 return self.close(key, Close::Completed);
-            } else {
-                (std::ptr::null(), 0)
-            };
+            }
             if len > 0 {
                 let send = opcode::Send::new(types::Fd(conn.fd.as_raw_fd()), pointer, len as u32)
                     .build()
@@ -690,35 +689,10 @@ impl EventLoop {
                 match done.op {
                     Op::Accept if !more(done.flags) => self.accept_armed = false,
                     Op::Wake => self.wake_in_flight = false,
-                    Op::Poll(key) => {
-                        if let Some(conn) = self.conns.get_mut(key) {
-                            conn.receiving = false;
-                        }
-                        let _ = self.drive(key);
-                    }
-                    Op::Recv(key) => {
-                        if let Some(bid) = buffer_select(done.flags) {
-                            self.buffers.taken(bid, 0);
-                            self.buffers.give_back(bid);
-                        }
-                        if let Some(conn) = self.conns.get_mut(key)
-                            && !more(done.flags)
-                        {
-                            conn.receiving = false;
-                        }
-                        let _ = self.drive(key);
-                    }
-                    Op::Send(key) => {
-                        if let Some(conn) = self.conns.get_mut(key) {
-                            conn.sending = false;
-                        }
-                        let _ = self.drive(key);
-                    }
-                    Op::Cancel(key) => {
-                        if let Some(conn) = self.conns.get_mut(key) {
-                            conn.cancels -= 1;
-                        }
-                        let _ = self.drive(key);
+                    // Every connection is closing: its completions only
+                    // give buffers back and remove it once nothing is left.
+                    Op::Poll(_) | Op::Recv(_) | Op::Send(_) | Op::Cancel(_) => {
+                        let _ = self.complete(done);
                     }
                     _ => {}
                 }
