@@ -32,6 +32,8 @@ fn main() -> anyhow::Result<()> {
     let _ = rlimit::increase_nofile_limit(u64::MAX);
 
     let before = pid.map(server_memory).transpose()?;
+    let kernel_before = process_stats::kernel_memory();
+    let slabs_before = process_stats::slab_caches();
     let started = Instant::now();
     let mut streams = Vec::with_capacity(n);
     for i in 0..n {
@@ -66,6 +68,39 @@ fn main() -> anyhow::Result<()> {
         println!(
             "server_rss_before_kib={} server_rss_held_kib={} server_threads_held={} rss_per_conn_bytes={per_conn:.0}",
             before.rss_kib, held.rss_kib, held.threads
+        );
+    }
+    let per_conn =
+        |kib: u64, kib_before: u64| kib.saturating_sub(kib_before) as f64 * 1024.0 / n as f64;
+    if let (Some(before), Some(held)) = (kernel_before, process_stats::kernel_memory()) {
+        // Machine-wide: both ends of every connection are on this machine.
+        println!(
+            "kernel_per_conn_bytes: stacks={:.0} slab_unreclaimable={:.0} tcp_buffers={:.0} (machine-wide, both ends)",
+            per_conn(held.kernel_stack_kib, before.kernel_stack_kib),
+            per_conn(held.slab_unreclaimable_kib, before.slab_unreclaimable_kib),
+            per_conn(held.tcp_buffers_kib, before.tcp_buffers_kib),
+        );
+    }
+    if let (Some(before), Some(held)) = (slabs_before, process_stats::slab_caches()) {
+        let mut grown: Vec<(String, f64)> = held
+            .into_iter()
+            .filter_map(|(name, bytes)| {
+                let was = before
+                    .iter()
+                    .find(|(n, _)| *n == name)
+                    .map_or(0, |(_, b)| *b);
+                let per = bytes.saturating_sub(was) as f64 / n as f64;
+                (per >= 16.0).then_some((name, per))
+            })
+            .collect();
+        grown.sort_by(|a, b| b.1.total_cmp(&a.1));
+        let caches: Vec<String> = grown
+            .iter()
+            .map(|(name, per)| format!("{name}={per:.0}"))
+            .collect();
+        println!(
+            "slab_per_conn_bytes: {} (machine-wide, both ends)",
+            caches.join(" ")
         );
     }
     Ok(())

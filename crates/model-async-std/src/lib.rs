@@ -5,8 +5,8 @@
 //! a task that reads like the blocking server. Concurrency is bounded by
 //! `--max-conns`. The weakness: one runtime per process, configured once
 //! (a second server in the same process shares the first one's threads),
-//! and an API without readiness calls, so waiting without a buffer takes a
-//! `peek`.
+//! and an API without readiness calls, so waiting without a buffer means
+//! polling its `AsyncRead` by hand.
 //!
 //! async-std is discontinued upstream; its maintainers point to `smol`,
 //! which shares its building blocks (`async-executor`, `async-io`). The
@@ -25,8 +25,19 @@
 //! channel, which ends the accept loop; each connection task holds a sender
 //! of a `done` channel, so that the channel closes when the last task ends;
 //! and closing an `abort` channel after the grace period makes every task
-//! drop its handler. An idle task holds no buffer: it waits in a one-byte
-//! `peek`, then reads through a per-thread scratch buffer.
+//! drop its handler (the global executor cannot be dropped, so each task
+//! waits on the channel too: a 40-byte listener per connection). An idle
+//! task holds no buffer: its read is a `poll_read` into a per-thread
+//! scratch buffer, borrowed only for that poll.
+//!
+//! # What a connection costs
+//!
+//! An idle connection is 883 B of heap (`tests/footprint.rs`, 500
+//! connections) and about 870 B of RSS at 10,000: its task, 496 B (a
+//! 392-byte future, checked by a test, in async-std's task header), async-io's `Source`, 216 B, the socket's
+//! `Arc<Async<TcpStream>>`, 32 B, the abort listener, 40 B, and its share
+//! of the runtime's tables. The future keeps no timer unless
+//! `--idle-timeout` is set.
 
 mod server;
 

@@ -1,7 +1,6 @@
 //! The accept loop and the connection handler.
 
-use std::cell::RefCell;
-use std::future::Future;
+use std::future::{Future, poll_fn};
 use std::io;
 use std::pin::Pin;
 use std::sync::Arc;
@@ -9,19 +8,13 @@ use std::task::{Context, Poll, Waker};
 use std::time::Duration;
 
 use async_std::channel::{Receiver, Sender};
-use async_std::io::{Read, Write, WriteExt};
+use async_std::io::{Read, Write};
 use async_std::net::{TcpListener, TcpStream};
 use futures_lite::future;
 use model::budget::Budget;
 use model::listener::{Backoff, is_per_connection_accept_error, is_resource_exhaustion};
 use model::{Admitted, Config, Counters, Ending};
 use protocol::{REPLY, Reject};
-
-thread_local! {
-    /// The read buffer of every task that runs on this thread; borrowed only
-    /// inside one synchronous poll, never across `.await`.
-    static SCRATCH: RefCell<Vec<u8>> = const { RefCell::new(Vec::new()) };
-}
 
 /// Accepts until `stopped` closes, a task per connection; then gives the
 /// tasks the grace period and aborts those still running.
@@ -80,30 +73,33 @@ pub(crate) async fn run(
 
 /// A connection's task: the handler, unless the abort comes first. The
 /// `done` sender is dropped with the task, which is how `run` counts them.
-async fn connection_task(
+#[allow(clippy::manual_async_fn)] // an `async fn` would hold its arguments twice
+fn connection_task(
     stream: TcpStream,
     config: Arc<Config>,
     admitted: Admitted,
     done: Sender<()>,
     aborted: Receiver<()>,
-) {
-    let ending = future::or(handler(&stream, &config), async {
-        let _ = aborted.recv().await;
-        Ending::ShutDown
-    })
-    .await;
-    // Free the connection's place under --max-conns before the client can
-    // see the close: a client that connects again at once is admitted.
-    admitted.finish(&ending);
-    drop(stream);
-    drop(done);
-}
-
-/// One connection, start to finish.
-async fn handler(stream: &TcpStream, config: &Config) -> Ending {
-    match session(stream, config).await {
-        Ok(()) => Ending::Completed,
-        Err(ending) => ending,
+) -> impl Future<Output = ()> {
+    // An `async` block rather than an `async fn`: an `async fn` moves each
+    // argument into a local of its own, so the state would hold both.
+    async move {
+        let session = async {
+            match session(&stream, &config).await {
+                Ok(()) => Ending::Completed,
+                Err(ending) => ending,
+            }
+        };
+        let ending = future::or(session, async {
+            let _ = aborted.recv().await;
+            Ending::ShutDown
+        })
+        .await;
+        // Free the connection's place under --max-conns before the client can
+        // see the close: a client that connects again at once is admitted.
+        admitted.finish(&ending);
+        drop(stream);
+        drop(done);
     }
 }
 
@@ -121,7 +117,7 @@ async fn session(stream: &TcpStream, config: &Config) -> Result<(), Ending> {
     // streaming at full speed would keep a worker thread to itself.
     let mut budget = Budget::default();
     loop {
-        let msg = within(config.idle_timeout, recv(stream, config.buffer)).await?;
+        let msg = within(config.idle_timeout, || recv(stream, config.buffer)).await?;
         if msg.is_empty() {
             return Ok(());
         }
@@ -132,12 +128,16 @@ async fn session(stream: &TcpStream, config: &Config) -> Result<(), Ending> {
 
 /// Writes all of `bytes`; idle only when no byte moves for the idle
 /// timeout (see [`model::idle`]), not when the whole buffer takes longer.
-async fn write_all(stream: &TcpStream, bytes: &[u8], idle: Option<Duration>) -> Result<(), Ending> {
-    let write = |rest| {
-        let mut socket = stream;
-        within(idle, async move { socket.write(rest).await })
-    };
-    model::idle::write_all(bytes, write, |rest| write_now(stream, rest)).await
+///
+/// A plain `fn` returning the future, not an `async fn`: another level of
+/// `async` would keep its own copy of the arguments in every task's state.
+fn write_all<'a>(
+    stream: &'a TcpStream,
+    bytes: &'a [u8],
+    idle: Option<Duration>,
+) -> impl Future<Output = Result<(), Ending>> + 'a {
+    let write = move |rest| within(idle, move || send(stream, rest));
+    model::idle::write_all(bytes, write, |rest| write_now(stream, rest))
 }
 
 /// How many of `bytes` the socket takes without waiting. async-std lends no
@@ -152,44 +152,81 @@ fn write_now(mut stream: &TcpStream, bytes: &[u8]) -> usize {
 }
 
 /// Reads until the `hello` line is complete; returns the bytes after it.
-async fn handshake(stream: &TcpStream) -> Result<Vec<u8>, Ending> {
-    model::handshake::read_handshake(|max| recv(stream, max)).await
+fn handshake(stream: &TcpStream) -> impl Future<Output = Result<Vec<u8>, Ending>> + '_ {
+    model::handshake::read_handshake(|max| recv(stream, max))
+}
+
+/// Waits until the socket takes some of `bytes`; returns how many it took.
+///
+/// The socket's own `poll_write` in a `poll_fn`: the future is two
+/// references, where `write(..)` would be a future of its own to keep.
+fn send<'a>(
+    stream: &'a TcpStream,
+    bytes: &'a [u8],
+) -> impl Future<Output = io::Result<usize>> + 'a {
+    poll_fn(move |cx| Pin::new(&mut &*stream).poll_write(cx, bytes))
 }
 
 /// Waits for bytes and returns up to `max` of them (empty at end-of-stream),
-/// holding one byte, not a buffer, while it waits.
-async fn recv(stream: &TcpStream, max: usize) -> io::Result<Vec<u8>> {
-    loop {
-        // Readiness: async-std has no `readable()`, but a peek waits the same way.
-        stream.peek(&mut [0u8; 1]).await?;
-        let read = SCRATCH.with_borrow_mut(|scratch| {
-            if scratch.len() < max {
-                scratch.resize(max, 0);
-            }
-            // Bytes are there, so one poll reads them; the no-op waker is
-            // never needed (a spurious `Pending` just waits in `peek` again).
-            let mut cx = Context::from_waker(Waker::noop());
-            match Pin::new(&mut &*stream).poll_read(&mut cx, &mut scratch[..max]) {
-                Poll::Ready(result) => Some(result.map(|n| scratch[..n].to_vec())),
-                Poll::Pending => None,
-            }
-        });
-        if let Some(result) = read {
-            return result;
-        }
-    }
+/// holding no buffer while it waits: each poll borrows the thread's scratch
+/// buffer only for the read it makes, and a read that would block leaves
+/// the waker with the socket, not a buffer with the task.
+fn recv(stream: &TcpStream, max: usize) -> impl Future<Output = io::Result<Vec<u8>>> + '_ {
+    poll_fn(move |cx| {
+        model::scratch::with(max, |buf| {
+            Pin::new(&mut &*stream)
+                .poll_read(cx, buf)
+                .map_ok(|n| buf[..n].to_vec())
+        })
+    })
 }
 
 /// Runs one I/O operation under the idle timeout, if there is one.
-async fn within<T>(
+///
+/// Takes the operation as a closure that makes its future: a future passed
+/// in would be stored twice in this one's state, once as the argument and
+/// once being awaited, and every connection's task would carry both. The
+/// timed operation is boxed, so that its timer is paid only by a server run
+/// with `--idle-timeout`, one allocation per wait, and not carried in every
+/// task's state by all the others.
+async fn within<T, Operation>(
     idle: Option<Duration>,
-    operation: impl Future<Output = io::Result<T>>,
-) -> Result<T, Ending> {
+    operation: impl FnOnce() -> Operation,
+) -> Result<T, Ending>
+where
+    Operation: Future<Output = io::Result<T>>,
+{
     let result = match idle {
-        None => operation.await,
-        Some(idle) => async_std::future::timeout(idle, operation)
+        None => operation().await,
+        Some(idle) => Box::pin(async_std::future::timeout(idle, operation()))
             .await
             .map_err(|_elapsed| Ending::IdleTimeout)?,
     };
     result.map_err(Ending::Failed)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The state every idle connection's task carries: the crate header
+    /// documents it, and `tests/footprint.rs` weighs the whole connection.
+    #[test]
+    fn a_connection_task_is_no_larger_than_documented() {
+        async_std::task::block_on(async {
+            let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+            let client = TcpStream::connect(listener.local_addr().unwrap())
+                .await
+                .unwrap();
+            let (stream, _) = listener.accept().await.unwrap();
+            let counters = Arc::new(Counters::default());
+            let admitted = counters.admit(usize::MAX).unwrap();
+            let (done, _all_done) = async_std::channel::bounded(1);
+            let (_abort, aborted) = async_std::channel::bounded(1);
+            let config = Arc::new(Config::default());
+            let task = connection_task(stream, config, admitted, done, aborted);
+            assert!(size_of_val(&task) <= 392, "{} bytes", size_of_val(&task));
+            drop(client);
+        });
+    }
 }

@@ -2,7 +2,7 @@
 //! `Loop.send`, each a loop of "try the system call; on `WouldBlock`, leave
 //! a waker with the reactor and yield".
 
-use std::future::poll_fn;
+use std::future::{Future, poll_fn};
 use std::io::{self, Read, Write};
 use std::rc::Rc;
 use std::task::{Context, Poll};
@@ -80,8 +80,8 @@ impl Async<TcpStream> {
     /// Like Python's `conn.recv(n)` it returns a fresh buffer of exactly the
     /// bytes read. The read itself goes through the reactor's shared scratch
     /// buffer, so a task waiting here holds no buffer at all.
-    pub async fn recv(&self, max: usize) -> io::Result<Vec<u8>> {
-        poll_fn(|cx| {
+    pub fn recv(&self, max: usize) -> impl Future<Output = io::Result<Vec<u8>>> + '_ {
+        poll_fn(move |cx| {
             self.poll_io(Direction::Read, cx, |mut stream| {
                 self.reactor.with_scratch(|scratch| {
                     let len = max.min(scratch.len());
@@ -90,12 +90,11 @@ impl Async<TcpStream> {
                 })
             })
         })
-        .await
     }
 
     /// Waits until some of `bytes` can be written; returns how many were.
-    pub async fn send(&self, bytes: &[u8]) -> io::Result<usize> {
-        poll_fn(|cx| self.poll_io(Direction::Write, cx, |mut stream| stream.write(bytes))).await
+    pub fn send<'a>(&'a self, bytes: &'a [u8]) -> impl Future<Output = io::Result<usize>> + 'a {
+        poll_fn(move |cx| self.poll_io(Direction::Write, cx, |mut stream| stream.write(bytes)))
     }
 
     /// The socket, for options such as `TCP_NODELAY`.

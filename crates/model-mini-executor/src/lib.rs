@@ -40,6 +40,13 @@
 //! come back as a `Vec` of exactly the bytes read), so an idle connection's
 //! task is the socket handle, the parser's two bytes and a few words of state.
 //!
+//! What that costs, measured (`tests/footprint.rs`, 500 connections): an
+//! idle connection is 532 B of heap and about 470 B of RSS at 10,000. The
+//! boxed future is 344 B (checked by a test); the `Arc` behind its waker 40 B; the rest is its
+//! slots in the executor's and reactor's slabs. The future's largest state
+//! is an echo being written; an idle-timeout timer is boxed only when
+//! `--idle-timeout` is set.
+//!
 //! # Implementation
 //!
 //! Each poll of a task has a budget of [`model::budget::OPERATIONS`] I/O

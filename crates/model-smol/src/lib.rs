@@ -20,10 +20,20 @@
 //! The executor is shared by the calling thread, which runs the accept loop
 //! to completion, and `--workers - 1` helper threads, which run it until a
 //! channel closes. Signals travel as closed channels, as in the
-//! `async-std` model: `stop` ends the accept loop, the `done` senders held
-//! by tasks count them, and closing `abort` after the grace period drops
-//! every handler. An idle task holds no buffer: it waits in `readable()`
-//! and reads through a per-thread scratch buffer.
+//! `async-std` model: `stop` ends the accept loop, and the `done` senders
+//! held by tasks count them. After the grace period, dropping the executor
+//! cancels the tasks left (smol's own way; a per-task abort signal would
+//! cost every connection a listener). An idle task holds no buffer: it
+//! polls readiness (`poll_readable`) and reads through a per-thread
+//! scratch buffer.
+//!
+//! # What a connection costs
+//!
+//! An idle connection is 707 B of heap (`tests/footprint.rs`, 500
+//! connections) and about 690 B of RSS at 10,000: its task, 392 B (a
+//! 328-byte future, checked by a test, in async-task's header), async-io's `Source` for the socket, 216 B, and its
+//! share of the reactor's and executor's tables. The future keeps no timer
+//! unless `--idle-timeout` is set, and no buffer at all.
 
 mod server;
 
@@ -80,6 +90,9 @@ pub fn serve(
         drop(release);
         result
     });
+    // The workers have returned; the last handle cancels the tasks that
+    // outlived the grace period.
+    drop(executor);
     shutdown.trigger();
     result
 }

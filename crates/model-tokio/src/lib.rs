@@ -20,11 +20,24 @@
 //! The runtime is private: [`serve`] builds it and blocks on it. Shutdown
 //! is the tokio way: the `Shutdown` handle cancels a `CancellationToken`,
 //! which stops the accept loop; a `TaskTracker` waits for the connection
-//! tasks for the grace period, then a second token cancels the rest.
+//! tasks for the grace period, then dropping the runtime cancels the rest.
 //! `--max-conns` is the shared lock-free admission (`Counters::admit`)
 //! rather than a semaphore, so every model counts and rejects the same way.
-//! An idle connection holds no buffer: a task waits with `readable()` and
-//! reads through a per-thread scratch buffer only once bytes are there.
+//! An idle connection holds no buffer: a task polls readiness
+//! (`poll_read_ready`) and reads through a per-thread scratch buffer only
+//! once bytes are there.
+//!
+//! # What a connection costs
+//!
+//! An idle connection is about 800 B of heap (`tests/footprint.rs`, 500
+//! connections) and 1,170 B of RSS at 10,000: its task, 512 B (a
+//! 328-byte future, checked by a test, in a task cell tokio aligns to 128
+//! bytes), and the socket's `ScheduledIo`, 256 B (also aligned to 128).
+//! glibc serves such aligned allocations by splitting larger chunks, which
+//! is most of the gap between heap and RSS. The future keeps no
+//! readiness waiter (polling readiness leaves the waker in the socket's
+//! `ScheduledIo`), no cancellation token (dropping the runtime cancels),
+//! and no timer unless `--idle-timeout` is set.
 
 mod server;
 
@@ -65,7 +78,8 @@ pub fn serve(
     let cancel = stop.clone();
     shutdown.on_trigger(move || cancel.cancel());
     let result = runtime.block_on(server::run(listener, Arc::new(config), counters, stop));
-    // Every task has ended by now; this only joins the worker threads.
+    // Cancels the tasks that outlived the grace period and joins the
+    // worker threads.
     drop(runtime);
     shutdown.trigger();
     result

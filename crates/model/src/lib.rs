@@ -40,6 +40,7 @@ pub mod counters;
 pub mod handshake;
 pub mod idle;
 pub mod listener;
+pub mod scratch;
 pub mod session;
 pub mod shutdown;
 
