@@ -107,7 +107,15 @@ pub(crate) fn run(args: &ServeArgs) -> anyhow::Result<ExitCode> {
 
     (model.serve)(listener, config, shutdown, counters.clone())
         .with_context(|| format!("model {} stopped serving", model.name))?;
-    println!("stopped model={} {}", model.name, counters.snapshot());
+    let detail = counters
+        .detail()
+        .map(|d| format!(" {d}"))
+        .unwrap_or_default();
+    println!(
+        "stopped model={} {}{detail}",
+        model.name,
+        counters.snapshot()
+    );
     Ok(ExitCode::SUCCESS)
 }
 

@@ -20,6 +20,9 @@ pub struct Counters {
     completed: AtomicU64,
     errors: AtomicU64,
     open: AtomicU64,
+    /// What the model says about how it served, for its summary line
+    /// (`monoio`'s driver, say); set once.
+    detail: std::sync::OnceLock<&'static str>,
 }
 
 /// A point-in-time copy of [`Counters`].
@@ -110,6 +113,17 @@ impl Ending {
 }
 
 impl Counters {
+    /// Records a word for the summary line, such as `driver=io_uring`; the
+    /// first one set stays.
+    pub fn set_detail(&self, detail: &'static str) {
+        let _ = self.detail.set(detail);
+    }
+
+    /// The word [`Counters::set_detail`] recorded, if any.
+    pub fn detail(&self) -> Option<&'static str> {
+        self.detail.get().copied()
+    }
+
     /// Copies the current values.
     pub fn snapshot(&self) -> Stats {
         Stats {

@@ -1,0 +1,54 @@
+//! The shared conformance suite against `monoio` on its fallback, the
+//! epoll ("legacy") driver, which serves where io_uring is not allowed.
+//!
+//! One case is known not to hold there, and is checked to fail rather than
+//! left out, so that this file and the docs change together if monoio's
+//! epoll driver ever changes: `slow_steady_reader`. On that driver a write
+//! is attempted only once the socket has been reported writable, which
+//! Linux does only when half the send buffer is free; so a write cannot be
+//! offered "once more without waiting" when the idle timer ends (see
+//! `model::idle`), and a client that reads slowly but steadily is cut as
+//! idle. On io_uring the kernel tries the send on submission, and the case
+//! passes (`tests/conformance.rs`).
+
+use std::io;
+use std::net::TcpListener;
+use std::sync::Arc;
+
+use conformance::{CASES, InProcess, Outcome, Scale};
+use model::{Config, Counters, Model, Shutdown};
+use model_monoio::Driver;
+
+/// The case the epoll driver cannot meet, as explained above.
+const NOT_ON_EPOLL: &str = "slow_steady_reader";
+
+fn serve_on_epoll(
+    listener: TcpListener,
+    config: Config,
+    shutdown: Shutdown,
+    counters: Arc<Counters>,
+) -> io::Result<()> {
+    model_monoio::serve_on(Driver::Legacy, listener, config, shutdown, counters)
+}
+
+static ON_EPOLL: Model = Model {
+    serve: serve_on_epoll,
+    ..model_monoio::MODEL
+};
+
+#[test]
+fn the_epoll_driver_meets_every_case_but_the_slow_steady_reader() {
+    let target = InProcess::new(&ON_EPOLL);
+    let mut failed = Vec::new();
+    for case in CASES {
+        let outcome = conformance::run(case, &target, Scale::Quick);
+        let expected_to_pass = case.name != NOT_ON_EPOLL;
+        match (&outcome, expected_to_pass) {
+            (Outcome::Failed(why), true) => failed.push(format!("{}: {why}", case.name)),
+            (Outcome::Failed(_), false) => {}
+            (_, false) => failed.push(format!("{} now holds on epoll: update the docs", case.name)),
+            _ => {}
+        }
+    }
+    assert!(failed.is_empty(), "{failed:#?}");
+}
