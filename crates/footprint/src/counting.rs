@@ -18,7 +18,6 @@ const NATURAL_ALIGN: usize = 16;
 /// A global allocator that forwards to [`System`] and counts what is live.
 #[derive(Debug)]
 pub struct Counting {
-    live_bytes: AtomicIsize,
     live: [[AtomicIsize; CLASSES]; GROUPS],
     /// Live bytes by the same classes: a container that grows in place
     /// keeps its count and changes only these.
@@ -29,7 +28,6 @@ impl Counting {
     #[allow(clippy::new_without_default)] // a `static` needs a const constructor
     pub const fn new() -> Counting {
         Counting {
-            live_bytes: AtomicIsize::new(0),
             live: [const { [const { AtomicIsize::new(0) }; CLASSES] }; GROUPS],
             live_class_bytes: [const { [const { AtomicIsize::new(0) }; CLASSES] }; GROUPS],
         }
@@ -38,7 +36,6 @@ impl Counting {
     /// What is live right now.
     pub fn snapshot(&self) -> Snapshot {
         Snapshot {
-            bytes: self.live_bytes.load(Ordering::Relaxed),
             live: load(&self.live),
             live_class_bytes: load(&self.live_class_bytes),
         }
@@ -47,8 +44,6 @@ impl Counting {
     fn count(&self, layout: Layout, sign: isize) {
         let group = usize::from(layout.align() > NATURAL_ALIGN);
         let class = (layout.size().div_ceil(CLASS_BYTES)).min(CLASSES - 1);
-        self.live_bytes
-            .fetch_add(sign * layout.size() as isize, Ordering::Relaxed);
         self.live[group][class].fetch_add(sign, Ordering::Relaxed);
         self.live_class_bytes[group][class]
             .fetch_add(sign * layout.size() as isize, Ordering::Relaxed);
@@ -94,7 +89,6 @@ unsafe impl GlobalAlloc for Counting {
 /// The live heap at one moment; two of them subtract.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Snapshot {
-    pub(crate) bytes: isize,
     /// Live allocations by alignment group and size class.
     pub(crate) live: Vec<Vec<isize>>,
     /// Their bytes.
@@ -102,9 +96,9 @@ pub struct Snapshot {
 }
 
 impl Snapshot {
-    /// Live bytes.
+    /// Live bytes: the sum over every class.
     pub fn bytes(&self) -> isize {
-        self.bytes
+        self.live_class_bytes.iter().flatten().sum()
     }
 
     /// Every size class whose bytes differ between `earlier` and `self`.

@@ -66,15 +66,9 @@ pub(crate) async fn run(
         monoio::spawn(connection_task(stream, config.clone(), admitted, conn));
     };
     drop(listener);
-    let grace_ends = deadline(Instant::now(), config.grace);
-    while !live.is_empty() && Instant::now() < grace_ends {
-        sleep(GRACE_POLL).await;
-    }
+    live.wait_until_empty(config.grace).await;
     live.cancel_all();
-    let slack_ends = deadline(Instant::now(), CANCEL_SLACK);
-    while !live.is_empty() && Instant::now() < slack_ends {
-        sleep(GRACE_POLL).await;
-    }
+    live.wait_until_empty(CANCEL_SLACK).await;
     result
 }
 
@@ -151,6 +145,14 @@ struct Live {
 impl Live {
     fn is_empty(&self) -> bool {
         self.cancellers.borrow().is_empty()
+    }
+
+    /// Waits until no connection is left, or `at_most` has passed.
+    async fn wait_until_empty(&self, at_most: Duration) {
+        let ends = deadline(Instant::now(), at_most);
+        while !self.is_empty() && Instant::now() < ends {
+            sleep(GRACE_POLL).await;
+        }
     }
 
     /// Ends every operation that every connection waits in.
