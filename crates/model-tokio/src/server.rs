@@ -31,6 +31,10 @@ pub(crate) async fn run(
     let mut backoff = Backoff::new();
     let result = loop {
         let accepted = tokio::select! {
+            // The shutdown first: `select!` otherwise picks a ready branch at
+            // random, and a client queued as the shutdown began could be
+            // accepted and served (the graceful_shutdown case caught it).
+            biased;
             _ = stop.cancelled() => break Ok(()),
             accepted = listener.accept() => accepted,
         };
