@@ -8,7 +8,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 models=("$@")
-[ ${#models[@]} -gt 0 ] || models=(thread-per-conn epoll-callback mini-executor tokio async-std smol io-uring)
+[ ${#models[@]} -gt 0 ] || models=(thread-per-conn epoll-callback mini-executor tokio async-std smol io-uring may monoio)
 echo "$(uname -r) rustc=$(rustc --version | cut -d' ' -f2)"
 for model in "${models[@]}"; do
     cargo test -q --release -p "model-$model" --test footprint -- --nocapture 2>&1 |

@@ -19,6 +19,7 @@ pub static MODELS: &[Model] = &[
     model_async_std::MODEL,
     model_smol::MODEL,
     model_io_uring::MODEL,
+    model_may::MODEL,
     model_monoio::MODEL,
 ];
 

@@ -167,6 +167,7 @@ fn bad_command_lines_get_one_line_and_a_failure_status() {
         &["serve", "blocking", "--buffer", "63"],
         &["serve", "blocking", "--addr", "nowhere"],
         &["serve", "blocking", "--stack-size", "64KiB"],
+        &["serve", "may", "--stack-size", "65MiB"],
         &["serve", "smol", "--flavor", "current-thread"],
         &["serve", "tokio", "--flavor", "sideways"],
         &["serve", "blocking", "--no-such-flag"],
@@ -206,6 +207,7 @@ fn running_out_of_descriptors_backs_off_without_crashing_or_spinning() {
         "async-std",
         "smol",
         "io-uring",
+        "may",
         "monoio",
     ] {
         let served = Served::with_open_file_limit(&[model, "--max-conns", "1000"], Some(64));

@@ -54,7 +54,8 @@ pub(crate) struct ServeArgs {
     #[arg(long, value_name = "SECS", default_value = "5", value_parser = units::parse_duration)]
     pub(crate) grace: Duration,
 
-    /// Stack size of each connection thread (thread-per-conn only) [default: 64KiB].
+    /// Stack size of each connection's thread or coroutine (thread-per-conn,
+    /// may; at most 64MiB) [default: 64KiB].
     #[arg(long, value_name = "BYTES", value_parser = positive_bytes)]
     pub(crate) stack_size: Option<usize>,
 

@@ -34,8 +34,6 @@ pub const MODEL: Model = Model {
 /// Memory mappings a thread costs: its stack and guard page, and std's
 /// signal stack and its guard page.
 const MAPS_PER_THREAD: usize = 4;
-/// Mappings left for the binary, libraries, heap and the allocator's arenas.
-const RESERVED_MAPS: usize = 4096;
 
 /// Serves `listener` until `shutdown`, one thread per connection; see [`MODEL`].
 pub fn serve(
@@ -70,27 +68,14 @@ pub fn serve(
     result
 }
 
-/// How many connection threads this process can safely have: a margin below
-/// `vm.max_map_count` (each thread maps [`MAPS_PER_THREAD`] regions) and
-/// below half of `kernel.threads-max`.
+/// How many connection threads this process can safely have: the stacks
+/// that fit below `vm.max_map_count` (see [`model::stacks`]), and at most
+/// half of `kernel.threads-max`.
 pub fn thread_limit() -> usize {
-    let setting = |name: &str| {
-        process_stats::sysctl_number(name).and_then(|value| usize::try_from(value).ok())
-    };
-    let maps = setting("vm/max_map_count").unwrap_or(65_530);
-    let threads = setting("kernel/threads-max").unwrap_or(usize::MAX);
-    (maps.saturating_sub(RESERVED_MAPS) / MAPS_PER_THREAD)
+    let threads = process_stats::sysctl_number("kernel/threads-max")
+        .and_then(|value| usize::try_from(value).ok())
+        .unwrap_or(usize::MAX);
+    model::stacks::limit(MAPS_PER_THREAD)
         .min(threads / 2)
         .max(1)
-}
-
-#[cfg(test)]
-mod tests {
-    #[test]
-    fn thread_limit_stays_below_the_map_count() {
-        let limit = super::thread_limit();
-        let maps = process_stats::sysctl_number("vm/max_map_count").unwrap() as usize;
-        assert!(limit >= 1);
-        assert!(limit * super::MAPS_PER_THREAD < maps);
-    }
 }

@@ -31,15 +31,25 @@ impl Default for Budget {
 }
 
 impl Budget {
+    /// Counts `operations` done; true once the turn's [`OPERATIONS`] are
+    /// used up, when the caller must yield (a new turn starts). For a
+    /// runtime whose yield is a call, not an `.await` (`may`'s `yield_now`).
+    pub fn turn_over(&mut self, operations: u32) -> bool {
+        self.left = self.left.saturating_sub(operations);
+        if self.left > 0 {
+            return false;
+        }
+        self.left = OPERATIONS;
+        true
+    }
+
     /// Counts `operations` done; once the turn's [`OPERATIONS`] are used up,
     /// yields to the executor (one `Pending`, with the task woken at once,
     /// so it runs again after every task that is ready now).
     pub async fn spend(&mut self, operations: u32) {
-        self.left = self.left.saturating_sub(operations);
-        if self.left > 0 {
+        if !self.turn_over(operations) {
             return;
         }
-        self.left = OPERATIONS;
         let mut yielded = false;
         poll_fn(|cx| {
             if yielded {
@@ -72,5 +82,14 @@ mod tests {
             }
         }
         assert_eq!(pending, 3);
+    }
+
+    #[test]
+    fn a_turn_ends_after_its_operations_and_the_next_starts_full() {
+        let mut budget = Budget::default();
+        let ends: Vec<usize> = (1..=OPERATIONS as usize)
+            .filter(|_| budget.turn_over(2))
+            .collect();
+        assert_eq!(ends, [OPERATIONS as usize / 2, OPERATIONS as usize]);
     }
 }

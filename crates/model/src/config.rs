@@ -76,6 +76,10 @@ pub const MAX_BUFFER: usize = 64 << 20;
 pub const DEFAULT_BUFFER: usize = 16 * 1024;
 /// Default `--stack-size`: 64 KiB, enough for a session that keeps its echo buffer on the heap.
 pub const DEFAULT_STACK_SIZE: usize = 64 * 1024;
+/// The largest `--stack-size`: 64 MiB, eight times a main thread's. A
+/// stack is mapped whole for every connection, so a larger one is a typo,
+/// and it could make the mapping fail (which `may`'s spawn turns into a panic).
+pub const MAX_STACK_SIZE: usize = 64 << 20;
 
 impl Default for Config {
     fn default() -> Self {
@@ -96,7 +100,7 @@ impl Default for Config {
 impl Config {
     /// Checks every bound a server relies on: timeouts and grace at most
     /// [`MAX_WAIT`] (and a handshake timeout above zero), `--buffer` within
-    /// [`MIN_BUFFER`]..=[`MAX_BUFFER`]. The error names the flag, in one line.
+    /// [`MIN_BUFFER`]..=[`MAX_BUFFER`], `--stack-size` at most [`MAX_STACK_SIZE`]. The error names the flag, in one line.
     pub fn check(&self) -> Result<(), String> {
         let waits = [
             ("--handshake-timeout", Some(self.handshake_timeout)),
@@ -124,6 +128,13 @@ impl Config {
                 "--buffer {} is outside {MIN_BUFFER} B..={} MiB",
                 self.buffer,
                 MAX_BUFFER >> 20
+            ));
+        }
+        if self.stack_size > MAX_STACK_SIZE {
+            return Err(format!(
+                "--stack-size {} is more than {} MiB",
+                self.stack_size,
+                MAX_STACK_SIZE >> 20
             ));
         }
         Ok(())
@@ -174,7 +185,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn check_refuses_waits_over_a_day_and_buffers_out_of_bounds() {
+    fn check_refuses_waits_over_a_day_and_buffers_and_stacks_out_of_bounds() {
         assert_eq!(Config::default().check(), Ok(()));
         let too_long = MAX_WAIT + Duration::from_secs(1);
         let refused = [
@@ -202,6 +213,10 @@ mod tests {
                 buffer: MAX_BUFFER + 1,
                 ..Config::default()
             },
+            Config {
+                stack_size: MAX_STACK_SIZE + 1,
+                ..Config::default()
+            },
         ];
         for config in refused {
             let why = config.check().expect_err("out of bounds");
@@ -212,6 +227,7 @@ mod tests {
             idle_timeout: Some(MAX_WAIT),
             grace: Duration::ZERO,
             buffer: MIN_BUFFER,
+            stack_size: MAX_STACK_SIZE,
             ..Config::default()
         };
         assert_eq!(edges.check(), Ok(()));

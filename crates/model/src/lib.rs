@@ -31,7 +31,8 @@
 //! nothing about any one of them: binding and accept back-off ([`listener`]),
 //! the open-connection registry that enforces `--max-conns` and the grace
 //! period for thread-based models ([`connections`]), and the blocking-I/O
-//! session that thread-based models run per connection ([`session`]).
+//! session that thread-based models and green threads run per connection
+//! ([`session`]).
 
 pub mod budget;
 pub mod config;
@@ -43,6 +44,7 @@ pub mod listener;
 pub mod scratch;
 pub mod session;
 pub mod shutdown;
+pub mod stacks;
 
 use std::io;
 use std::net::TcpListener;
