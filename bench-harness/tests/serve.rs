@@ -151,6 +151,7 @@ fn bad_command_lines_get_one_line_and_a_failure_status() {
         &["serve", "nosuchmodel"][..],
         &["serve", "tokio-but-misspelled", "--addr", "127.0.0.1:0"],
         &["serve", "blocking", "--workers", "0"],
+        &["serve", "may", "--workers", "100000"],
         &["serve", "blocking", "--buffer", "lots"],
         &["serve", "blocking", "--grace", "-1"],
         // Out of bounds: would overflow a deadline, or truncate a length.

@@ -28,7 +28,7 @@ pub(crate) struct ServeArgs {
     #[arg(long, value_name = "HOST:PORT", default_value = protocol::DEFAULT_ADDR)]
     pub(crate) addr: SocketAddr,
 
-    /// Worker threads or event loops [default: the model's own].
+    /// Worker threads or event loops, at most 1024 [default: the model's own].
     #[arg(long, value_name = "N")]
     pub(crate) workers: Option<NonZeroUsize>,
 

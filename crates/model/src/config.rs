@@ -76,6 +76,10 @@ pub const MAX_BUFFER: usize = 64 << 20;
 pub const DEFAULT_BUFFER: usize = 16 * 1024;
 /// Default `--stack-size`: 64 KiB, enough for a session that keeps its echo buffer on the heap.
 pub const DEFAULT_STACK_SIZE: usize = 64 * 1024;
+/// The most `--workers`: 1,024 threads or event loops, far more than any
+/// machine's cores. Runtimes start every worker up front, and a thread
+/// the kernel refuses would stop the server (tokio and may panic then).
+pub const MAX_WORKERS: usize = 1024;
 /// The largest `--stack-size`: 64 MiB, eight times a main thread's. A
 /// stack is mapped whole for every connection, so a larger one is a typo,
 /// and it could make the mapping fail (which `may`'s spawn turns into a panic).
@@ -100,7 +104,8 @@ impl Default for Config {
 impl Config {
     /// Checks every bound a server relies on: timeouts and grace at most
     /// [`MAX_WAIT`] (and a handshake timeout above zero), `--buffer` within
-    /// [`MIN_BUFFER`]..=[`MAX_BUFFER`], `--stack-size` at most [`MAX_STACK_SIZE`]. The error names the flag, in one line.
+    /// [`MIN_BUFFER`]..=[`MAX_BUFFER`], `--workers` at most [`MAX_WORKERS`],
+    /// `--stack-size` at most [`MAX_STACK_SIZE`]. The error names the flag, in one line.
     pub fn check(&self) -> Result<(), String> {
         let waits = [
             ("--handshake-timeout", Some(self.handshake_timeout)),
@@ -129,6 +134,9 @@ impl Config {
                 self.buffer,
                 MAX_BUFFER >> 20
             ));
+        }
+        if let Some(workers) = self.workers.filter(|w| w.get() > MAX_WORKERS) {
+            return Err(format!("--workers {workers} is more than {MAX_WORKERS}"));
         }
         if self.stack_size > MAX_STACK_SIZE {
             return Err(format!(
@@ -217,6 +225,10 @@ mod tests {
                 stack_size: MAX_STACK_SIZE + 1,
                 ..Config::default()
             },
+            Config {
+                workers: NonZeroUsize::new(MAX_WORKERS + 1),
+                ..Config::default()
+            },
         ];
         for config in refused {
             let why = config.check().expect_err("out of bounds");
@@ -228,6 +240,7 @@ mod tests {
             grace: Duration::ZERO,
             buffer: MIN_BUFFER,
             stack_size: MAX_STACK_SIZE,
+            workers: NonZeroUsize::new(MAX_WORKERS),
             ..Config::default()
         };
         assert_eq!(edges.check(), Ok(()));
