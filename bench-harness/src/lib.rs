@@ -23,6 +23,7 @@ mod bad_input;
 mod commands;
 mod invocation;
 pub mod models;
+mod output;
 mod signals;
 mod units;
 

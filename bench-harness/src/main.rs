@@ -1,6 +1,7 @@
 //! `c10k`: serve a concurrency model, load or check any server, bench them
 //! all. See the README for the tour.
 
+use std::io::Write;
 use std::process::ExitCode;
 
 use bench_harness::Cli;
@@ -15,7 +16,8 @@ fn main() -> ExitCode {
     match bench_harness::run(cli) {
         Ok(code) => code,
         Err(error) => {
-            eprintln!("c10k: {error:#}");
+            // A closed standard error must not turn the failure into a panic.
+            let _ = writeln!(std::io::stderr(), "c10k: {error:#}");
             bench_harness::exit_code(&error)
         }
     }
@@ -32,7 +34,8 @@ fn usage_error(error: &clap::Error) -> ExitCode {
             ExitCode::from(error.exit_code() as u8)
         }
         _ => {
-            eprintln!(
+            let _ = writeln!(
+                std::io::stderr(),
                 "c10k: {} (see c10k --help)",
                 bench_harness::usage_line(error)
             );

@@ -4,6 +4,7 @@
 
 use std::io;
 
+use crate::output::errln;
 use model::Shutdown;
 use signal_hook::consts::signal::{SIGINT, SIGTERM};
 use signal_hook::iterator::Signals;
@@ -20,7 +21,7 @@ pub(crate) fn trigger_on_signals(shutdown: Shutdown) -> io::Result<()> {
                 shutdown.trigger();
             }
             if let Some(signal) = received.next() {
-                eprintln!("c10k: second signal, exiting without waiting for connections");
+                errln!("c10k: second signal, exiting without waiting for connections");
                 // The shell convention for "killed by signal N".
                 std::process::exit(128 + signal);
             }

@@ -12,6 +12,7 @@ use bench::contender::Contender;
 use bench::record::Plan;
 
 use crate::models;
+use crate::output::{errln, outln};
 use crate::units::{self, positive_bytes, positive_count, positive_rate};
 
 /// `c10k bench`: the model matrix.
@@ -230,7 +231,7 @@ pub(crate) fn run(args: &BenchArgs) -> anyhow::Result<ExitCode> {
     }
     let command = crate::invocation::command_line();
     let estimate = bench::rough_duration(&plan, models.len());
-    eprintln!(
+    errln!(
         "c10k bench: {} models x {} points x {} repetition(s), at least {} min",
         models.len(),
         bench::specs(&plan).len(),
@@ -247,7 +248,7 @@ pub(crate) fn run(args: &BenchArgs) -> anyhow::Result<ExitCode> {
     bench::record::write(&dir, &results)
         .map_err(|err| anyhow::anyhow!("cannot write {}: {err}", dir.display()))?;
     bench_views::draw(&dir, &results, &models::palette())?;
-    println!("results in {}", dir.display());
+    outln!("results in {}", dir.display());
     Ok(ExitCode::SUCCESS)
 }
 

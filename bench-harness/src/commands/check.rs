@@ -18,6 +18,7 @@ use check::targets::{Commanded, Remote, ServedModel};
 use check::{CheckReport, TargetReport, matrix};
 
 use crate::models::{self, MODELS};
+use crate::output::{out, outln};
 use crate::units;
 
 /// `c10k check`: PROTOCOL.md as cases, against any server.
@@ -112,7 +113,7 @@ pub(crate) fn run(args: &CheckArgs) -> anyhow::Result<ExitCode> {
     let cases = check::select(&args.only, &args.skip);
     if args.list {
         for case in conformance::CASES {
-            println!("{:<32} {}", case.name, case.checks);
+            outln!("{:<32} {}", case.name, case.checks);
         }
         return Ok(ExitCode::SUCCESS);
     }
@@ -158,7 +159,7 @@ pub(crate) fn run(args: &CheckArgs) -> anyhow::Result<ExitCode> {
     }
     bar.finish_and_clear();
     if report.targets.len() > 1 {
-        print!("{}", matrix::table(&report));
+        out!("{}", matrix::table(&report));
     }
     if let Some(path) = &args.json {
         let json = serde_json::to_string_pretty(&report)?;
@@ -238,7 +239,7 @@ fn progress(quiet: bool, cases: usize) -> ProgressBar {
 /// prints nothing itself.
 fn say(bar: &ProgressBar, line: &str) {
     if bar.is_hidden() {
-        println!("{line}");
+        outln!("{line}");
     } else {
         bar.println(line);
     }

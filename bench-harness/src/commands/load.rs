@@ -12,6 +12,7 @@ use load::settings::{Segment, parse_source_addrs};
 use load::{Report, Settings, limits};
 
 use crate::bad_input::bad_input;
+use crate::output::{errln, out};
 use crate::units::{self, positive_bytes, positive_count, positive_rate};
 
 /// `c10k load`: load against a running server, ours or anyone's.
@@ -133,7 +134,7 @@ fn settings(args: &LoadArgs) -> anyhow::Result<Settings> {
 /// Runs `c10k load`: exit status 1 if nothing was measured or an echo was wrong.
 pub(crate) fn run(args: &LoadArgs) -> anyhow::Result<ExitCode> {
     let report = measure(settings(args)?, args)?;
-    print!("{}", report.table());
+    out!("{}", report.table());
     let results = &report.results;
     if results.errors.mismatch > 0 {
         anyhow::bail!(
@@ -151,7 +152,7 @@ pub(crate) fn run(args: &LoadArgs) -> anyhow::Result<ExitCode> {
 /// Checks the limits, runs the load, and writes `--json` if asked.
 fn measure(settings: Settings, args: &LoadArgs) -> anyhow::Result<Report> {
     for warning in limits::check(&settings).map_err(bad_input)? {
-        eprintln!("c10k: warning: {warning}");
+        errln!("c10k: warning: {warning}");
     }
     let progress = (!args.quiet).then(indicatif::MultiProgress::new);
     let report = load::run(settings, progress.as_ref()).context("the load run failed")?;

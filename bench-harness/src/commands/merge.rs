@@ -11,6 +11,7 @@ use load::report::IntervalLog;
 
 use crate::bad_input::bad_input;
 use crate::commands::load::write_record;
+use crate::output::{out, outln};
 use crate::units;
 
 /// `c10k merge`: one report from the agents of one run.
@@ -52,7 +53,7 @@ pub(crate) fn run(args: &MergeArgs) -> anyhow::Result<ExitCode> {
     }
     let has_logs = logs.is_some();
     let report = load::agents::merge(&agents, logs).map_err(bad_input)?;
-    print!("{}", report.table());
+    out!("{}", report.table());
     for (file, agent) in args.files.iter().zip(&agents) {
         let results = &agent.results;
         let p99 = results
@@ -60,7 +61,7 @@ pub(crate) fn run(args: &MergeArgs) -> anyhow::Result<ExitCode> {
             .echo
             .as_ref()
             .map_or("-".to_string(), |echo| format!("{:.1} us", echo.p99_us));
-        println!(
+        outln!(
             "agent {}: {} of {} connections ready, {:.0} msg/s, echo p99 {p99}, {} errors  ({})",
             agent.settings.segment,
             results.connections_ready,
@@ -71,11 +72,11 @@ pub(crate) fn run(args: &MergeArgs) -> anyhow::Result<ExitCode> {
         );
     }
     if has_logs {
-        println!(
+        outln!(
             "per second from {} (the common start plus the warm-up), every agent's echoes added:",
             units::format_time(report.intervals.start)
         );
-        print!("{}", report.intervals.table(report.results.measured_s));
+        out!("{}", report.intervals.table(report.results.measured_s));
     }
     write_record(&report, args.json.as_deref(), args.hlog.as_deref())?;
     Ok(ExitCode::SUCCESS)

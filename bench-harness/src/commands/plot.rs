@@ -7,6 +7,7 @@ use clap::Args;
 
 use crate::bad_input::bad_input;
 use crate::models;
+use crate::output::outln;
 
 /// `c10k plot DIR`.
 #[derive(Debug, Args)]
@@ -20,7 +21,7 @@ pub(crate) struct PlotArgs {
 pub(crate) fn run(args: &PlotArgs) -> anyhow::Result<ExitCode> {
     let results = bench::record::read(&args.dir).map_err(|err| bad_input(err.to_string()))?;
     for plot in bench_views::draw(&args.dir, &results, &models::palette())? {
-        println!("{}", plot.display());
+        outln!("{}", plot.display());
     }
     Ok(ExitCode::SUCCESS)
 }

@@ -1,6 +1,5 @@
 //! `c10k serve <MODEL>`: one model, one listener, until a signal.
 
-use std::io::Write;
 use std::net::SocketAddr;
 use std::num::NonZeroUsize;
 use std::process::ExitCode;
@@ -14,6 +13,7 @@ use model::{Config, Counters, Flavor, Model, Shutdown};
 
 use crate::bad_input::bad_input;
 use crate::models::{self, MODELS};
+use crate::output::outln;
 use crate::signals;
 use crate::units::{self, positive_bytes, positive_count};
 
@@ -102,9 +102,7 @@ pub(crate) fn run(args: &ServeArgs) -> anyhow::Result<ExitCode> {
     signals::trigger_on_signals(shutdown.clone()).context("cannot install signal handlers")?;
     let counters = Arc::new(Counters::default());
 
-    let mut stdout = std::io::stdout();
-    writeln!(stdout, "listening on {addr} model={}", model.name)?;
-    stdout.flush()?;
+    outln!("listening on {addr} model={}", model.name);
 
     (model.serve)(listener, config, shutdown, counters.clone())
         .with_context(|| format!("model {} stopped serving", model.name))?;
@@ -112,7 +110,7 @@ pub(crate) fn run(args: &ServeArgs) -> anyhow::Result<ExitCode> {
         .detail()
         .map(|d| format!(" {d}"))
         .unwrap_or_default();
-    println!(
+    outln!(
         "stopped model={} {}{detail}",
         model.name,
         counters.snapshot()
