@@ -188,6 +188,59 @@ fn a_fixed_server_is_held_to_the_timeouts_declared_for_it() {
     assert!(stdout.contains("1 failed, 1 not applicable"), "{stdout}");
 }
 
+/// A plain echo server, as most echo servers are: no handshake, every byte
+/// returned as it came.
+fn serve_plain_echo(mut stream: TcpStream) {
+    let mut reader = stream.try_clone().unwrap();
+    let _ = std::io::copy(&mut reader, &mut stream);
+}
+
+#[test]
+fn a_plain_echo_server_is_checked_with_handshake_none() {
+    let addr = common::spawn_server(serve_plain_echo).to_string();
+    let dir = std::env::temp_dir().join(format!("c10k-check-plain-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let json = dir.join("plain.json");
+    let cases = "basic_echo,large_echo_half_close,binary_bytes,pipelined_data,garbage,reset_storm";
+    let only = ["--only", cases, "--preset", "quick", "--quiet"];
+    let out = c10k(
+        &[
+            &["check", &addr, "--handshake", "none", "--json"][..],
+            &[json.to_str().unwrap()],
+            &only,
+        ]
+        .concat(),
+    );
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{stdout}");
+    let report = read_json(&json);
+    for case in [
+        "basic_echo",
+        "large_echo_half_close",
+        "binary_bytes",
+        "reset_storm",
+    ] {
+        assert_eq!(outcome(&report, &addr, case), "pass", "{case}: {stdout}");
+    }
+    // The handshake cases say why they do not apply.
+    for case in ["pipelined_data", "garbage"] {
+        assert_eq!(
+            outcome(&report, &addr, case),
+            "not-applicable",
+            "{case}: {stdout}"
+        );
+    }
+    assert!(stdout.contains("has no handshake to check"), "{stdout}");
+
+    // Held to the handshake, the same server fails the cases about it: an
+    // echo of `hello\r\n` is not the reply, nor is an echo of garbage a close.
+    let out = c10k(&[&["check", &addr][..], &only].concat());
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(1), "{stdout}");
+    assert!(stdout.contains("2 failed"), "{stdout}");
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
 #[test]
 fn bad_check_command_lines_get_one_line_and_status_2() {
     for args in [
@@ -195,6 +248,9 @@ fn bad_check_command_lines_get_one_line_and_status_2() {
         &["check", "--serve", "tokio", "--only", "nosuchcase"],
         &["check"],
         &["check", "127.0.0.1:1", "--serve", "tokio"],
+        // Our models all speak the handshake.
+        &["check", "--serve", "tokio", "--handshake", "none"],
+        &["check", "127.0.0.1:1", "--handshake", "sometimes"],
         &[
             "check",
             "--serve",

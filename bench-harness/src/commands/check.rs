@@ -39,6 +39,12 @@ pub(crate) struct CheckArgs {
     #[arg(long, value_name = "NAME='COMMAND'")]
     pub(crate) server: Vec<String>,
 
+    /// `none`: the server at HOST:PORT, or every --server, is a plain echo
+    /// server without PROTOCOL.md's hello handshake; the handshake cases do
+    /// not apply, every other case runs as it is.
+    #[arg(long, value_name = "MODE", default_value = "hello", value_parser = ["hello", "none"], conflicts_with = "serve")]
+    pub(crate) handshake: String,
+
     /// The pid of the server at HOST:PORT, to check its descriptors,
     /// threads and memory through /proc.
     #[arg(long, value_name = "PID", conflicts_with = "serve")]
@@ -188,6 +194,7 @@ fn targets(args: &CheckArgs) -> anyhow::Result<Vec<Box<dyn Target>>> {
                 handshake: args.handshake_timeout,
                 idle: args.idle_timeout.filter(|idle| !idle.is_zero()),
             },
+            handshake: speaks_hello(args),
         })]);
     }
     let all = args.serve.iter().any(|name| name == "all");
@@ -197,7 +204,7 @@ fn targets(args: &CheckArgs) -> anyhow::Result<Vec<Box<dyn Target>>> {
         .map(|model| Box::new(ServedModel(model)) as Box<dyn Target>)
         .collect();
     for spec in &args.server {
-        let server = models::commanded(spec, true)?;
+        let server = models::commanded(spec, speaks_hello(args))?;
         if targets.iter().any(|target| target.name() == server.name) {
             return Err(bad_input(format!(
                 "--server {} is given twice",
@@ -207,6 +214,11 @@ fn targets(args: &CheckArgs) -> anyhow::Result<Vec<Box<dyn Target>>> {
         targets.push(Box::new(Commanded(server)));
     }
     Ok(targets)
+}
+
+/// Whether the servers given by address or command speak the handshake.
+fn speaks_hello(args: &CheckArgs) -> bool {
+    args.handshake != "none"
 }
 
 /// Resolves `text` to a loopback address: slowloris and reset storms are

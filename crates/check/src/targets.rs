@@ -55,6 +55,10 @@ impl Target for Commanded {
         self.0.name.clone()
     }
 
+    fn handshake(&self) -> bool {
+        self.0.handshake
+    }
+
     /// Starts it once: whether it starts, and what its listening line
     /// declares ([`Target::bound`] needs that before the first case).
     fn preflight(&self) -> Result<(), String> {
@@ -217,11 +221,17 @@ pub struct Remote {
     /// The timeouts the server was started with, as its operator declares
     /// them (PROTOCOL.md's defaults unless told otherwise).
     pub timeouts: Timeouts,
+    /// Speaks PROTOCOL.md's handshake; `false` for a plain echo server.
+    pub handshake: bool,
 }
 
 impl Target for Remote {
     fn name(&self) -> String {
         self.addr.to_string()
+    }
+
+    fn handshake(&self) -> bool {
+        self.handshake
     }
 
     fn bound(&self, _config: &Config) -> Option<(usize, &'static str)> {

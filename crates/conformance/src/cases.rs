@@ -22,32 +22,32 @@ pub static CASES: &[Case] = &[
         "hello, then bytes come back in order",
         basic_echo,
     ),
-    case(
+    handshake_case(
         "handshake_whitespace",
         "`hello\\r\\n`, ` hello \\n` and tabs are accepted",
         handshake_whitespace,
     ),
-    case(
+    handshake_case(
         "handshake_split_byte_by_byte",
         "a handshake arriving one byte per segment",
         handshake_split_byte_by_byte,
     ),
-    case(
+    handshake_case(
         "pipelined_data",
         "bytes after the handshake line in the same segment are echoed",
         pipelined_data,
     ),
-    case(
+    handshake_case(
         "bad_handshake_closed_silently",
         "wrong and wrong-case lines, and 1 MiB without a newline: closed, nothing written",
         bad_handshake_closed_silently,
     ),
-    case(
+    handshake_case(
         "handshake_line_limit",
         "a 64-byte line is accepted, 65 bytes or 64 without newline are rejected at once",
         handshake_line_limit,
     ),
-    case(
+    handshake_case(
         "eof_before_handshake",
         "end-of-stream before the line is complete: closed at once, nothing written",
         eof_before_handshake,
@@ -72,7 +72,7 @@ pub static CASES: &[Case] = &[
         "1,000 connections handshaken and echoing at the same time",
         concurrent_connections,
     ),
-    case(
+    handshake_case(
         "handshake_timeout",
         "silent and byte-dripping clients are closed at an absolute deadline",
         handshake_timeout,
@@ -117,11 +117,14 @@ pub static CASES: &[Case] = &[
         "after connections in every state and a shutdown, no descriptor is left open",
         descriptors_return_to_baseline,
     ),
-    abuse_case(
-        "slowloris",
-        "1,000 clients drip a handshake past the deadline: all cut in time, a good client's round trip stays under 100 ms",
-        abuse::slowloris,
-    ),
+    Case {
+        handshake: true,
+        ..abuse_case(
+            "slowloris",
+            "1,000 clients drip a handshake past the deadline: all cut in time, a good client's round trip stays under 100 ms",
+            abuse::slowloris,
+        )
+    },
     abuse_case(
         "never_reading_clients",
         "8 clients push 64 MiB each and never read: held back, server memory grows < 16 MiB, others served",
@@ -132,11 +135,14 @@ pub static CASES: &[Case] = &[
         "1,000 resets mid-echo and 500 before the handshake: the server keeps accepting",
         abuse::reset_storm,
     ),
-    abuse_case(
-        "garbage",
-        "random bytes, a TLS ClientHello, HTTP, NUL bytes, invalid UTF-8: closed, nothing written",
-        abuse::garbage,
-    ),
+    Case {
+        handshake: true,
+        ..abuse_case(
+            "garbage",
+            "random bytes, a TLS ClientHello, HTTP, NUL bytes, invalid UTF-8: closed, nothing written",
+            abuse::garbage,
+        )
+    },
     abuse_case(
         "churn",
         "20,000 short connections, 64 at a time: no errors, back to baseline",
@@ -171,7 +177,20 @@ const fn case(name: &'static str, checks: &'static str, run: fn(&Run<'_>) -> Cas
         checks,
         own_process: false,
         abuse: false,
+        handshake: false,
         run,
+    }
+}
+
+/// A case about the handshake itself; see [`Case::handshake`].
+const fn handshake_case(
+    name: &'static str,
+    checks: &'static str,
+    run: fn(&Run<'_>) -> CaseResult,
+) -> Case {
+    Case {
+        handshake: true,
+        ..case(name, checks, run)
     }
 }
 

@@ -82,6 +82,11 @@ pub struct Case {
     /// An abuse case (slowloris, resets, churn, ...) rather than one of
     /// the protocol's promises taken one at a time.
     pub abuse: bool,
+    /// It checks the `hello` handshake itself (its parsing, rejection or
+    /// deadline), so it does not apply to a plain echo server
+    /// ([`Target::handshake`] false). Every other case runs there as it
+    /// is: a client's `hello\n` comes back as the echo of itself.
+    pub handshake: bool,
     /// Runs the case.
     pub run: fn(&Run<'_>) -> CaseResult,
 }
@@ -211,8 +216,14 @@ impl Run<'_> {
     }
 }
 
+/// Why a handshake case does not apply to a plain echo server.
+pub const NO_HANDSHAKE: &str = "a plain echo server (--handshake none) has no handshake to check";
+
 /// Runs `case` against `target`.
 pub fn run(case: &Case, target: &dyn Target, scale: Scale) -> Outcome {
+    if case.handshake && !target.handshake() {
+        return Outcome::NotApplicable(NO_HANDSHAKE.into());
+    }
     match (case.run)(&Run { target, scale }) {
         Ok(Verdict::Pass) => Outcome::Passed(None),
         Ok(Verdict::Observed(observed)) => Outcome::Passed(Some(observed)),

@@ -152,6 +152,12 @@ pub trait Target {
         Ok(())
     }
 
+    /// Whether the server speaks PROTOCOL.md's `hello` handshake; `false`
+    /// for a plain echo server, to which the handshake cases do not apply.
+    fn handshake(&self) -> bool {
+        true
+    }
+
     /// The number of connections the server serves at once under `config`
     /// and why, if it declares a bound; see [`model::Concurrency`].
     fn bound(&self, config: &Config) -> Option<(usize, &'static str)>;
