@@ -25,7 +25,9 @@ mod invocation;
 pub mod models;
 mod output;
 mod signals;
-mod units;
+/// The unit strings of the command line (`16KiB`, `10k`, `500ms`, CPU
+/// lists); public so that the fuzzer (`fuzz/`) can reach them.
+pub mod units;
 
 use std::process::ExitCode;
 

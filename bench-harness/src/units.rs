@@ -9,7 +9,7 @@ use std::net::{SocketAddr, ToSocketAddrs};
 use std::time::Duration;
 
 /// Parses a byte size: `16384`, `16K`, `16KiB`, `4M`, `1MiB`, `1G`.
-pub(crate) fn parse_bytes(text: &str) -> Result<usize, String> {
+pub fn parse_bytes(text: &str) -> Result<usize, String> {
     let (number, unit) = split_unit(text);
     let multiplier: u64 = match unit.to_ascii_lowercase().as_str() {
         "" | "b" => 1,
@@ -35,7 +35,7 @@ pub(crate) fn parse_bytes(text: &str) -> Result<usize, String> {
 }
 
 /// Parses a count: `100`, `10k`, `1m`.
-pub(crate) fn parse_count(text: &str) -> Result<usize, String> {
+pub fn parse_count(text: &str) -> Result<usize, String> {
     let (number, unit) = split_unit(text);
     let multiplier: u64 = match unit.to_ascii_lowercase().as_str() {
         "" => 1,
@@ -54,7 +54,7 @@ pub(crate) fn parse_count(text: &str) -> Result<usize, String> {
 
 /// Parses a duration: `5` or `5s`, `1.5`, `500ms`, `2m`; at most a day, so
 /// that no deadline computed from it can overflow.
-pub(crate) fn parse_duration(text: &str) -> Result<Duration, String> {
+pub fn parse_duration(text: &str) -> Result<Duration, String> {
     let (number, unit) = split_unit(text);
     let seconds_per_unit = match unit {
         "" | "s" => 1.0,
@@ -79,12 +79,15 @@ pub(crate) fn parse_duration(text: &str) -> Result<Duration, String> {
 
 /// A wall-clock time: RFC 3339 (`2026-11-27T20:00:00Z`) or Unix seconds
 /// (`1795809600`, what `date +%s` prints).
-pub(crate) fn parse_time(text: &str) -> Result<std::time::SystemTime, String> {
+pub fn parse_time(text: &str) -> Result<std::time::SystemTime, String> {
     use std::time::{Duration, UNIX_EPOCH};
     if let Ok(seconds) = text.trim().parse::<f64>() {
+        // `UNIX_EPOCH + since` panics past what the clock holds (found by
+        // the unit parsers' fuzz target: `10000000000000000004`).
         return Duration::try_from_secs_f64(seconds)
-            .map(|since| UNIX_EPOCH + since)
-            .map_err(|_| format!("'{text}' is not a time after 1970"));
+            .ok()
+            .and_then(|since| UNIX_EPOCH.checked_add(since))
+            .ok_or_else(|| format!("'{text}' is not a time after 1970 that this clock can hold"));
     }
     let at =
         time::OffsetDateTime::parse(text.trim(), &time::format_description::well_known::Rfc3339)
@@ -95,7 +98,7 @@ pub(crate) fn parse_time(text: &str) -> Result<std::time::SystemTime, String> {
 }
 
 /// `time` as RFC 3339 in UTC, to the millisecond: what [`parse_time`] reads.
-pub(crate) fn format_time(time: std::time::SystemTime) -> String {
+pub fn format_time(time: std::time::SystemTime) -> String {
     use time::format_description::well_known::Rfc3339;
     let at = time::OffsetDateTime::from(time);
     let at = at
@@ -105,7 +108,7 @@ pub(crate) fn format_time(time: std::time::SystemTime) -> String {
 }
 
 /// A rate in messages or connections per second: `500`, `2.5k`.
-pub(crate) fn positive_rate(text: &str) -> Result<f64, String> {
+pub fn positive_rate(text: &str) -> Result<f64, String> {
     let (number, multiplier) = match text.strip_suffix(['k', 'K']) {
         Some(number) => (number, 1e3),
         None => (text, 1.0),
@@ -117,7 +120,7 @@ pub(crate) fn positive_rate(text: &str) -> Result<f64, String> {
 }
 
 /// A count of at least one: `100`, `10k`.
-pub(crate) fn positive_count(text: &str) -> Result<usize, String> {
+pub fn positive_count(text: &str) -> Result<usize, String> {
     match parse_count(text)? {
         0 => Err("must be at least 1".into()),
         n => Ok(n),
@@ -125,7 +128,7 @@ pub(crate) fn positive_count(text: &str) -> Result<usize, String> {
 }
 
 /// A size of at least one byte: `64`, `4KiB`.
-pub(crate) fn positive_bytes(text: &str) -> Result<usize, String> {
+pub fn positive_bytes(text: &str) -> Result<usize, String> {
     match parse_bytes(text)? {
         0 => Err("must be at least 1 byte".into()),
         n => Ok(n),
@@ -133,7 +136,7 @@ pub(crate) fn positive_bytes(text: &str) -> Result<usize, String> {
 }
 
 /// The one address `HOST:PORT` names (the first, if it names several).
-pub(crate) fn resolve(text: &str) -> Result<SocketAddr, String> {
+pub fn resolve(text: &str) -> Result<SocketAddr, String> {
     text.to_socket_addrs()
         .map_err(|err| format!("cannot resolve {text}: {err}"))?
         .next()
@@ -143,16 +146,20 @@ pub(crate) fn resolve(text: &str) -> Result<SocketAddr, String> {
 /// A set of CPUs, sorted, each once. One value of its own to clap: an
 /// `Option<Vec<usize>>` field would be read as many values, not one list.
 #[derive(Debug, Clone, PartialEq)]
-pub(crate) struct CpuList(pub(crate) Vec<usize>);
+pub struct CpuList(pub Vec<usize>);
+
+/// The most CPUs Linux supports (its largest `NR_CPUS`): a CPU number at or
+/// past it is a typo, and a range up to it would be a list of billions.
+pub const MAX_CPUS: usize = 8192;
 
 /// Parses a CPU list as taskset writes it: `0`, `0-3`, `0,2,4-5`.
-pub(crate) fn parse_cpus(text: &str) -> Result<CpuList, String> {
+pub fn parse_cpus(text: &str) -> Result<CpuList, String> {
     let mut cpus = Vec::new();
     for part in text.split(',') {
-        let cpu = |t: &str| {
-            t.trim()
-                .parse::<usize>()
-                .map_err(|_| format!("'{t}' is not a CPU number"))
+        let cpu = |t: &str| match t.trim().parse::<usize>() {
+            Ok(cpu) if cpu < MAX_CPUS => Ok(cpu),
+            Ok(_) => Err(format!("'{t}' is past the {MAX_CPUS} CPUs Linux supports")),
+            Err(_) => Err(format!("'{t}' is not a CPU number")),
         };
         match part.split_once('-') {
             Some((first, last)) => {
@@ -210,6 +217,21 @@ mod tests {
         assert_eq!(parse_cpus("3,1,1"), Ok(CpuList(vec![1, 3])));
         assert!(parse_cpus("2-1").is_err());
         assert!(parse_cpus("x").is_err());
+        // Found while writing the unit parsers' fuzz target: the range was
+        // collected whole, so this asked for 2^64 list entries.
+        assert!(parse_cpus("0-18446744073709551615").is_err());
+        assert!(parse_cpus("8192").is_err());
+    }
+
+    #[test]
+    fn times_past_the_clock_are_refused_not_panicked_on() {
+        // Found by the fuzz target `units`: 10^19 s after 1970 overflowed
+        // the addition to the epoch.
+        assert!(parse_time("10000000000000000004").is_err());
+        assert!(parse_time("1e300").is_err());
+        assert!(parse_time("-1").is_err());
+        assert!(parse_time("1764892800").is_ok());
+        assert_eq!(parse_cpus("8191").map(|l| l.0.len()), Ok(1));
     }
 
     #[test]
@@ -224,5 +246,50 @@ mod tests {
         assert_eq!(parse_duration("24h"), Ok(model::config::MAX_WAIT));
         assert!(parse_duration("24.001h").is_err());
         assert!(parse_duration("10000000000000000000").is_err());
+    }
+
+    mod property {
+        use super::super::*;
+        use proptest::prelude::*;
+
+        /// Text near the shapes the parsers take: digits, units, separators.
+        fn near_units() -> impl Strategy<Value = String> {
+            "[0-9.,kKmMgGiIbBsShH -]{0,24}"
+        }
+
+        proptest! {
+            #[test]
+            fn no_text_makes_a_parser_panic(text in any::<String>(), near in near_units()) {
+                for text in [&text, &near] {
+                    let _ = parse_bytes(text);
+                    let _ = parse_count(text);
+                    let _ = parse_duration(text);
+                    let _ = parse_time(text);
+                    let _ = positive_rate(text);
+                    if let Ok(cpus) = parse_cpus(text) {
+                        prop_assert!(cpus.0.len() <= MAX_CPUS);
+                    }
+                }
+            }
+
+            #[test]
+            fn written_values_read_back(n in 0u32..1_000_000) {
+                let n = n as usize;
+                prop_assert_eq!(parse_bytes(&format!("{n}KiB")), Ok(n << 10));
+                prop_assert_eq!(parse_bytes(&format!(" {n} ")), Ok(n));
+                prop_assert_eq!(parse_count(&format!("{n}k")), Ok(n * 1000));
+                let millis = (n % 86_400_000) as u64;
+                prop_assert_eq!(parse_duration(&format!("{millis}ms")), Ok(Duration::from_millis(millis)));
+            }
+
+            #[test]
+            fn cpu_lists_read_back_sorted_and_once(cpus in proptest::collection::vec(0usize..MAX_CPUS, 1..20)) {
+                let text = cpus.iter().map(usize::to_string).collect::<Vec<_>>().join(",");
+                let mut expected = cpus.clone();
+                expected.sort_unstable();
+                expected.dedup();
+                prop_assert_eq!(parse_cpus(&text), Ok(CpuList(expected)));
+            }
+        }
     }
 }

@@ -4,11 +4,11 @@
 
 mod common;
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Command, Output};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use common::{C10K, Served};
+use common::{C10K, Served, scratch_dir};
 
 fn c10k(args: &[&str]) -> Output {
     Command::new(C10K).args(args).output().unwrap()
@@ -31,13 +31,6 @@ fn broken_versions(good: &[u8]) -> Vec<(&'static str, Vec<u8>)> {
         ("not JSON", b"\x00\xff garbage \n\n".to_vec()),
         ("a JSON array", b"[1, 2, 3]".to_vec()),
     ]
-}
-
-fn scratch_dir(name: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("c10k-{name}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
 }
 
 /// An agent's record and interval log, as `c10k load --json --hlog` writes them.

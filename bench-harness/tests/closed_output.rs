@@ -8,11 +8,10 @@ mod common;
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;
-use std::path::PathBuf;
 use std::process::{Command, ExitStatus, Stdio};
 use std::time::{Duration, Instant};
 
-use common::{C10K, Served};
+use common::{C10K, Served, scratch_dir};
 
 /// Runs `c10k args` with both output pipes closed before it writes, and
 /// waits (at most a minute) for its exit status.
@@ -40,13 +39,6 @@ fn wait_at_most(child: &mut std::process::Child, limit: Duration, args: &[&str])
         }
         std::thread::sleep(Duration::from_millis(20));
     }
-}
-
-fn scratch_dir(name: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("c10k-{name}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
 }
 
 #[test]

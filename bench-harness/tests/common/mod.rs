@@ -135,3 +135,11 @@ where
     });
     addr
 }
+
+/// An empty scratch folder for one test process, under the system's temp dir.
+pub(crate) fn scratch_dir(name: &str) -> std::path::PathBuf {
+    let dir = std::env::temp_dir().join(format!("c10k-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}

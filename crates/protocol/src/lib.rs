@@ -26,6 +26,8 @@
 //! first wrong byte. Because it consumes bytes one at a time, the verdict and
 //! the leftover bytes do not depend on how TCP split the stream.
 
+pub mod oracle;
+
 /// The handshake word a client sends, before trimming and the terminator.
 pub const HELLO: &[u8] = b"hello";
 
@@ -211,9 +213,10 @@ impl Verdict {
     }
 }
 
-/// Parses a complete input in one call, treating the end of `input` as the
-/// end of the stream. The reference the incremental tests compare against,
-/// and handy for tools that hold the whole input.
+/// Parses a complete input in one call with the incremental parser,
+/// treating the end of `input` as the end of the stream: handy for tools
+/// that hold the whole input. (The independent reading the tests and the
+/// fuzzer compare the parser with is [`oracle::verdict`].)
 pub fn parse_whole(input: &[u8]) -> Result<&[u8], Reject> {
     let mut handshake = Handshake::new();
     match handshake.feed(input) {

@@ -146,23 +146,35 @@ mod property {
         }
 
         #[test]
-        fn whole_parse_agrees_with_the_reference(input in input()) {
-            prop_assert_eq!(run(&[&input]).map_err(|_| ()), reference(&input).map_err(|_| ()));
+        fn every_split_agrees_with_the_whole_line_oracle(
+            input in input(),
+            cuts in proptest::collection::vec(any::<usize>(), 0..6),
+        ) {
+            let mut cuts: Vec<usize> = cuts.into_iter().map(|c| c % (input.len() + 1)).collect();
+            cuts.sort_unstable();
+            let mut chunks = Vec::new();
+            let mut start = 0;
+            for cut in cuts {
+                chunks.push(&input[start..cut]);
+                start = cut;
+            }
+            chunks.push(&input[start..]);
+            let oracle = protocol::oracle::verdict(&input).map(<[u8]>::to_vec);
+            prop_assert_eq!(run(&chunks), oracle);
+        }
+
+        #[test]
+        fn arbitrary_bytes_agree_with_the_oracle(input in proptest::collection::vec(any::<u8>(), 0..100)) {
+            let oracle = protocol::oracle::verdict(&input).map(<[u8]>::to_vec);
+            prop_assert_eq!(run(&[&input]), oracle);
         }
     }
+}
 
-    /// A deliberately naive line-buffer implementation of PROTOCOL.md 1:
-    /// find the `\n`, trim, compare. The state machine must agree with it on
-    /// accept versus reject and on the leftover bytes.
-    fn reference(input: &[u8]) -> Result<Vec<u8>, ()> {
-        let newline = input.iter().position(|&b| b == b'\n').ok_or(())?;
-        if newline + 1 > protocol::MAX_LINE {
-            return Err(());
-        }
-        if input[..newline].trim_ascii() == b"hello" {
-            Ok(input[newline + 1..].to_vec())
-        } else {
-            Err(())
-        }
+#[test]
+fn the_oracle_gives_the_corpus_verdicts() {
+    for (input, expected) in corpus() {
+        let oracle = protocol::oracle::verdict(&input).map(<[u8]>::to_vec);
+        assert_eq!(oracle, expected, "input {input:?}");
     }
 }
