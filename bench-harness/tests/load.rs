@@ -90,6 +90,11 @@ fn slow_echo(_: &mut [u8], _: &mut Twist) {
     std::thread::sleep(Duration::from_millis(20));
 }
 
+/// Takes 500 ms over every echo: a link slower than a short drain allows for.
+fn very_slow_echo(_: &mut [u8], _: &mut Twist) {
+    std::thread::sleep(Duration::from_millis(500));
+}
+
 /// Stalls for 500 ms, once, a second into the connection.
 fn stall_once(_: &mut [u8], state: &mut Twist) {
     if !state.stalled && state.started.elapsed() > Duration::from_secs(1) {
@@ -149,6 +154,29 @@ fn the_open_loop_shows_a_stall_that_the_uncorrected_latency_hides() {
     // waited up to 500 ms. Uncorrected, only the one in flight did.
     assert!(corrected >= 300_000.0, "corrected p99 {corrected} us");
     assert!(uncorrected < 100_000.0, "uncorrected p99 {uncorrected} us");
+}
+
+#[test]
+fn the_drain_waits_as_long_as_it_is_told_for_echoes_in_flight() {
+    let addr = test_server(true, very_slow_echo);
+    // Each connection sends at 0, 0.5 and 1.0 s after the warm-up began
+    // (behind the schedule, as soon as the last echo is back); the window
+    // is 0.2-1.2 s, so the third send is out when it ends and back at 1.5 s:
+    // after a 0.1 s drain, within a 3 s one.
+    let args = ["-c", "4", "-d", "1", "--rate", "100"];
+    let (output, short) = load(addr, &[&args[..], &["--drain", "0.1"]].concat());
+    assert!(output.status.success(), "{output:?}");
+    let short = short.unwrap();
+    assert_eq!(short["settings"]["drain"], 0.1);
+    assert!(
+        results(&short)["unfinished"].as_u64().unwrap() > 0,
+        "{short}"
+    );
+    let (output, long) = load(addr, &[&args[..], &["--drain", "3"]].concat());
+    assert!(output.status.success(), "{output:?}");
+    let long = long.unwrap();
+    assert_eq!(results(&long)["unfinished"], 0, "{long}");
+    assert!(results(&long)["drained"].as_u64().unwrap() > 0, "{long}");
 }
 
 #[test]

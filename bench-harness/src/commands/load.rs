@@ -46,6 +46,11 @@ pub(crate) struct LoadArgs {
     #[arg(long, value_name = "SECS", default_value = "1", value_parser = units::parse_duration)]
     pub(crate) warmup: Duration,
 
+    /// After measuring, wait at most this long for echoes still in flight
+    /// (more for a slow link); those not back count as unfinished.
+    #[arg(long, value_name = "SECS", default_value = "2", value_parser = units::parse_duration)]
+    pub(crate) drain: Duration,
+
     /// After measuring, keep the connections open and idle this long.
     #[arg(long, value_name = "SECS", default_value = "0", value_parser = units::parse_duration)]
     pub(crate) hold: Duration,
@@ -118,6 +123,7 @@ fn settings(args: &LoadArgs) -> anyhow::Result<Settings> {
         connect_timeout: args.connect_timeout,
         warmup: args.warmup,
         duration: args.duration,
+        drain: args.drain,
         hold: args.hold,
         size: args.size,
         threads: args

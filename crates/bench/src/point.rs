@@ -81,6 +81,7 @@ pub(crate) fn run_point(
         connect_timeout: Duration::from_secs_f64(plan.connect_timeout_s),
         warmup: Duration::from_secs_f64(plan.warmup_s),
         duration: Duration::from_secs_f64(plan.duration_s),
+        drain: load::settings::DEFAULT_DRAIN,
         hold: if hold {
             Duration::from_secs_f64(plan.hold_s)
         } else {

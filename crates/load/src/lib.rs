@@ -15,6 +15,7 @@
 //!     connect_timeout: Duration::from_secs(5),
 //!     warmup: Duration::from_secs(1),
 //!     duration: Duration::from_secs(10),
+//!     drain: load::settings::DEFAULT_DRAIN,
 //!     hold: Duration::ZERO,
 //!     size: 64,
 //!     threads: 2,
@@ -116,9 +117,6 @@ pub fn run_observed(
     Ok(merge(settings, reports, window))
 }
 
-/// How long the drain after the measured window may last at most.
-const DRAIN_LIMIT: Duration = Duration::from_secs(2);
-
 /// The measured window as the coordinator saw it.
 struct MeasuredWindow {
     /// Its length.
@@ -186,7 +184,7 @@ fn coordinate(
         .or_else(|| process_stats::cpu_seconds(std::process::id()))
         .zip(cpu_start)
         .map(|(end, start)| end - start);
-    while control.in_flight.load(Ordering::Relaxed) > 0 && measure_end.elapsed() < DRAIN_LIMIT {
+    while control.in_flight.load(Ordering::Relaxed) > 0 && measure_end.elapsed() < settings.drain {
         std::thread::sleep(Duration::from_millis(2));
     }
     observe(Phase::Hold);

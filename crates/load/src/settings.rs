@@ -24,6 +24,14 @@ pub struct Settings {
     /// The measured period.
     #[serde(serialize_with = "seconds", deserialize_with = "from_seconds")]
     pub duration: Duration,
+    /// After measuring, how long to wait at most for the echoes still in
+    /// flight (the drain); those that do not come back are "unfinished".
+    #[serde(
+        serialize_with = "seconds",
+        deserialize_with = "from_seconds",
+        default = "default_drain"
+    )]
+    pub drain: Duration,
     /// After measuring, how long to keep the connections open and idle
     /// (to measure what idle connections cost the server).
     #[serde(serialize_with = "seconds", deserialize_with = "from_seconds")]
@@ -136,6 +144,13 @@ fn from_seconds<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<Dur
     Duration::try_from_secs_f64(seconds).map_err(serde::de::Error::custom)
 }
 
+/// `--drain`'s default, and what a record made before the flag waited.
+pub const DEFAULT_DRAIN: Duration = Duration::from_secs(2);
+
+fn default_drain() -> Duration {
+    DEFAULT_DRAIN
+}
+
 fn from_text<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<Segment, D::Error> {
     let text: String = serde::Deserialize::deserialize(deserializer)?;
     text.parse().map_err(serde::de::Error::custom)
@@ -151,9 +166,11 @@ fn from_unix_seconds<'de, D: serde::Deserializer<'de>>(
     let seconds: Option<f64> = serde::Deserialize::deserialize(deserializer)?;
     seconds
         .map(|seconds| {
+            // `UNIX_EPOCH + since` panics past what the clock holds.
             Duration::try_from_secs_f64(seconds)
-                .map(|since| UNIX_EPOCH + since)
-                .map_err(serde::de::Error::custom)
+                .ok()
+                .and_then(|since| UNIX_EPOCH.checked_add(since))
+                .ok_or_else(|| serde::de::Error::custom("start_at is past what the clock holds"))
         })
         .transpose()
 }
@@ -268,6 +285,7 @@ mod tests {
             connect_timeout: Duration::from_secs(1),
             warmup: Duration::ZERO,
             duration: Duration::from_secs(1),
+            drain: DEFAULT_DRAIN,
             hold: Duration::ZERO,
             size: 64,
             threads: 1,
@@ -350,5 +368,20 @@ mod tests {
         assert_eq!(parse_source_addrs("127.0.0.1,::1").unwrap().len(), 2);
         assert!(parse_source_addrs("127.0.0.9-127.0.0.1").is_err());
         assert!(parse_source_addrs("nope").is_err());
+    }
+
+    #[test]
+    fn a_record_from_before_drain_reads_with_the_old_drain() {
+        let mut json = serde_json::to_value(settings(10, None, Segment::WHOLE)).unwrap();
+        json.as_object_mut().unwrap().remove("drain");
+        let read: Settings = serde_json::from_value(json).unwrap();
+        assert_eq!(read.drain, DEFAULT_DRAIN);
+    }
+
+    #[test]
+    fn a_start_past_the_clock_is_refused_not_panicked_on() {
+        let mut json = serde_json::to_value(settings(10, None, Segment::WHOLE)).unwrap();
+        json["start_at"] = serde_json::json!(1.0e19);
+        assert!(serde_json::from_value::<Settings>(json).is_err());
     }
 }
