@@ -19,7 +19,7 @@
 # if the server's counts do not add up to what the soak did (every accepted
 # connection ended or still open; no more errors than the resets caused;
 # no more rejections than the resets before the handshake and the
-# slowloris clients).
+# slowloris clients). OUT/soak.svg draws the samples (scripts/soak-plot.sh).
 #
 #   scripts/soak.sh MODEL MINUTES [OUT]
 #       OUT default: a temporary folder (printed)
@@ -154,4 +154,5 @@ awk -v h="$threads_rise" 'BEGIN { exit !(h > 64) }' && verdicts+=("threads trend
         printf 'soak: FAIL: %s\n' "${verdicts[@]}"
     fi
 } | tee "$out/report.txt"
+scripts/soak-plot.sh "$out" >/dev/null || true
 [ ${#verdicts[@]} -eq 0 ]

@@ -6,7 +6,6 @@ mod common;
 
 use std::path::Path;
 use std::process::{Command, Output};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use common::{C10K, Served, scratch_dir};
 
@@ -36,32 +35,12 @@ fn broken_versions(good: &[u8]) -> Vec<(&'static str, Vec<u8>)> {
 /// An agent's record and interval log, as `c10k load --json --hlog` writes them.
 fn agent_record(dir: &Path) -> (Vec<u8>, Vec<u8>) {
     let served = Served::start(&["epoll-callback"]);
-    let start = SystemTime::now() + Duration::from_secs(1);
-    let start = format!(
-        "{:.3}",
-        start.duration_since(UNIX_EPOCH).unwrap().as_secs_f64()
-    );
     let json = dir.join("good.json");
     let hlog = dir.join("good.hlog");
-    let output = c10k(&[
-        "load",
-        &served.addr.to_string(),
-        "-q",
-        "-c",
-        "4",
-        "-d",
-        "0.3",
-        "--warmup",
-        "0.1",
-        "--rate",
-        "400",
-        "--start-at",
-        &start,
-        "--json",
-        json.to_str().unwrap(),
-        "--hlog",
-        hlog.to_str().unwrap(),
-    ]);
+    let mut args = common::agent_load_args(&served.addr.to_string(), json.to_str().unwrap());
+    args.extend(["-q", "--hlog", hlog.to_str().unwrap()].map(String::from));
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let output = c10k(&args);
     assert!(output.status.success(), "{output:?}");
     (std::fs::read(json).unwrap(), std::fs::read(hlog).unwrap())
 }

@@ -90,26 +90,8 @@ fn load_check_merge_plot_and_bench_finish_when_their_output_closes() {
     let dir = scratch_dir("closed-output");
     let record = dir.join("agent.json");
     let record = record.to_str().unwrap();
-    // `c10k merge` reads only records of agents that started together.
-    let start_at = std::time::SystemTime::now() + Duration::from_secs(1);
-    let start_at = start_at.duration_since(std::time::UNIX_EPOCH).unwrap();
-    let start_at = format!("{:.3}", start_at.as_secs_f64());
-    let load = [
-        "load",
-        &addr,
-        "-c",
-        "4",
-        "-d",
-        "0.3",
-        "--warmup",
-        "0.1",
-        "--rate",
-        "400",
-        "--json",
-        record,
-        "--start-at",
-        &start_at,
-    ];
+    let load = common::agent_load_args(&addr, record);
+    let load: Vec<&str> = load.iter().map(String::as_str).collect();
     assert_eq!(with_closed_output(&load).code(), Some(0), "load");
     assert!(std::fs::metadata(record).is_ok(), "load wrote its record");
     assert_eq!(

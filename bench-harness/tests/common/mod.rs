@@ -143,3 +143,30 @@ pub(crate) fn scratch_dir(name: &str) -> std::path::PathBuf {
     std::fs::create_dir_all(&dir).unwrap();
     dir
 }
+
+/// `c10k load` as one agent of a run starting in a second: 4 connections at
+/// 400 msg/s for 0.3 s, its record written to `json`. What `c10k merge`
+/// takes (it reads only agents that started together).
+pub(crate) fn agent_load_args(addr: &str, json: &str) -> Vec<String> {
+    let start = std::time::SystemTime::now() + Duration::from_secs(1);
+    let start = start.duration_since(std::time::UNIX_EPOCH).unwrap();
+    [
+        "load",
+        addr,
+        "-c",
+        "4",
+        "-d",
+        "0.3",
+        "--warmup",
+        "0.1",
+        "--rate",
+        "400",
+        "--json",
+        json,
+        "--start-at",
+    ]
+    .iter()
+    .map(|arg| arg.to_string())
+    .chain([format!("{:.3}", start.as_secs_f64())])
+    .collect()
+}
