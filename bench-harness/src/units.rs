@@ -62,7 +62,11 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
         "us" => 1e-6,
         "m" | "min" => 60.0,
         "h" => 3600.0,
-        _ => return Err(format!("unknown time unit '{unit}' (use ms, s, m or h)")),
+        _ => {
+            return Err(format!(
+                "unknown time unit '{unit}' (use us, ms, s, m or h)"
+            ));
+        }
     };
     let value: f64 = number
         .parse()
@@ -105,6 +109,19 @@ pub fn format_time(time: std::time::SystemTime) -> String {
         .replace_nanosecond(u32::from(at.millisecond()) * 1_000_000)
         .unwrap_or(at);
     at.format(&Rfc3339).unwrap_or_else(|_| format!("{at}"))
+}
+
+/// The open loop's burst (`--burst`): a duration of at most
+/// [`load::settings::MAX_BURST`]; `0` sends each message at its own time.
+pub fn burst(text: &str) -> Result<std::time::Duration, String> {
+    let burst = parse_duration(text)?;
+    if burst > load::settings::MAX_BURST {
+        return Err(format!(
+            "'{text}' is longer than {} s, the longest burst",
+            load::settings::MAX_BURST.as_secs()
+        ));
+    }
+    Ok(burst)
 }
 
 /// A rate in messages or connections per second: `500`, `2.5k`.
@@ -248,6 +265,18 @@ mod tests {
         assert!(parse_duration("10000000000000000000").is_err());
     }
 
+    #[test]
+    fn a_burst_is_a_duration_of_at_most_a_second() {
+        assert_eq!(burst("200us"), Ok(Duration::from_micros(200)));
+        assert_eq!(burst("0"), Ok(Duration::ZERO));
+        assert_eq!(burst("1s"), Ok(Duration::from_secs(1)));
+        assert_eq!(
+            burst("2s"),
+            Err("'2s' is longer than 1 s, the longest burst".into())
+        );
+        assert!(burst("fast").is_err());
+    }
+
     mod property {
         use super::super::*;
         use proptest::prelude::*;
@@ -264,6 +293,7 @@ mod tests {
                     let _ = parse_bytes(text);
                     let _ = parse_count(text);
                     let _ = parse_duration(text);
+                    let _ = burst(text);
                     let _ = parse_time(text);
                     let _ = positive_rate(text);
                     if let Ok(cpus) = parse_cpus(text) {

@@ -179,6 +179,45 @@ fn the_drain_waits_as_long_as_it_is_told_for_echoes_in_flight() {
     assert!(results(&long)["drained"].as_u64().unwrap() > 0, "{long}");
 }
 
+/// Five connections at 500 msg/s in all: each sends every 10 ms, their
+/// times 2 ms apart. A 10 ms burst sends all five when the first is due,
+/// four of them early, and an early send has no lag at all; with no burst
+/// every send waits for its own time and goes out after it, however
+/// little (waking up takes time).
+#[test]
+fn a_burst_sends_what_falls_due_within_it_together_and_the_record_says_so() {
+    let addr = test_server(true, faithful);
+    let args = ["-c", "5", "-d", "1", "--rate", "500"];
+    let on_time = |record: &Value| {
+        let lag = &results(record)["schedule"]["send_lag"];
+        (
+            lag["p50_us"].as_f64().unwrap(),
+            lag["count"].as_u64().unwrap(),
+        )
+    };
+    let (output, bursts) = load(addr, &[&args[..], &["--burst", "10ms"]].concat());
+    assert!(output.status.success(), "{output:?}");
+    let bursts = bursts.unwrap();
+    assert_eq!(bursts["settings"]["burst"], 0.01);
+    let (p50, sends) = on_time(&bursts);
+    assert!(sends >= 250, "{bursts}");
+    // Lag is recorded in whole nanoseconds, at least one.
+    assert!(p50 <= 0.001, "most sends went early: p50 lag {p50} us");
+
+    let (output, exact) = load(addr, &[&args[..], &["--burst", "0"]].concat());
+    assert!(output.status.success(), "{output:?}");
+    let exact = exact.unwrap();
+    assert_eq!(exact["settings"]["burst"], 0.0);
+    let (p50, _) = on_time(&exact);
+    assert!(p50 > 0.001, "no send can go out early: p50 lag {p50} us");
+    assert_eq!(results(&exact)["errors"]["mismatch"], 0);
+
+    let (output, _) = load(addr, &[&args[..], &["--burst", "5s"]].concat());
+    assert_eq!(output.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("longest burst"), "{stderr}");
+}
+
 #[test]
 fn plain_echo_servers_are_measured_without_a_handshake() {
     let addr = test_server(false, faithful);

@@ -61,6 +61,11 @@ pub(crate) struct BenchArgs {
     #[arg(long, value_name = "SECS", value_parser = units::parse_duration)]
     pub(crate) warmup: Option<Duration>,
 
+    /// Open loop: sends due within this long of the one the load woke for go
+    /// out with it (`c10k load --burst`); 0: each at its own time.
+    #[arg(long, value_name = "SECS", default_value = "200us", value_parser = units::burst)]
+    pub(crate) burst: Duration,
+
     /// Idle hold after the largest point, for memory per idle connection.
     #[arg(long, value_name = "SECS", value_parser = units::parse_duration)]
     pub(crate) hold: Option<Duration>,
@@ -160,6 +165,7 @@ fn plan(args: &BenchArgs) -> Plan {
         server_cpus,
         load_cpus,
         machine_warmup_s: if full { 3.0 } else { 1.0 },
+        burst_s: args.burst.as_secs_f64(),
     }
 }
 

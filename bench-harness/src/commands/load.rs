@@ -68,6 +68,12 @@ pub(crate) struct LoadArgs {
     #[arg(long, value_name = "R", value_parser = positive_rate)]
     pub(crate) rate: Option<f64>,
 
+    /// Open loop: the sends that fall due within this long after the one
+    /// the load woke for go out with it, each timed from when it went; 0:
+    /// every send waits for its own time (more wake-ups, exact spacing).
+    #[arg(long, value_name = "SECS", default_value = "200us", value_parser = units::burst)]
+    pub(crate) burst: Duration,
+
     /// Run as agent K of N (K from 0): this agent's share of the connections
     /// and of the open-loop schedule; -c, --rate and --connect-rate stay the
     /// whole run's, so N agents together make the run one agent would.
@@ -131,6 +137,7 @@ fn settings(args: &LoadArgs) -> anyhow::Result<Settings> {
             .map_or_else(load::machine::cores, |n| n.get())
             .min(own),
         rate: args.rate,
+        burst: args.burst,
         source_addrs,
         segment: args.segment,
         start_at: args.start_at,

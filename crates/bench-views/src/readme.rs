@@ -101,7 +101,7 @@ pub(crate) fn setting_lines(results: &BenchResults) -> Vec<String> {
             l.max_map_count.map_or("?".into(), |v| v.to_string()),
         ),
         format!(
-            "plan: fixed rates {:?} msg/s over {:?} connections; closed loop at {:?} connections with {:?}-byte messages; open loop at {:?} msg/s over {} connections; {} s measured after {} s warm-up per point, {} s idle hold at the largest point, connect timeout {} s, {} repetition(s) in ABBA order, {} s machine warm-up; {pinning}",
+            "plan: fixed rates {:?} msg/s over {:?} connections; closed loop at {:?} connections with {:?}-byte messages; open loop at {:?} msg/s over {} connections; {} s measured after {} s warm-up per point, {} s idle hold at the largest point, connect timeout {} s, {} repetition(s) in ABBA order, {} s machine warm-up; the load's open-loop sends in bursts of {} µs; {pinning}",
             p.efficiency_rates,
             p.efficiency_conns,
             p.conns,
@@ -114,6 +114,7 @@ pub(crate) fn setting_lines(results: &BenchResults) -> Vec<String> {
             p.connect_timeout_s,
             p.repeat,
             p.machine_warmup_s,
+            p.burst_s * 1e6,
         ),
         "regenerate the plots, report.html and this README from `results.json` alone: `c10k plot <this folder>`".into(),
     ]

@@ -95,6 +95,7 @@ pub(crate) fn run_point(
         }
         .min(spec.connections),
         rate: spec.rate,
+        burst: Duration::from_secs_f64(plan.burst_s),
         source_addrs: Vec::new(),
         segment: load::settings::Segment::WHOLE,
         start_at: None,

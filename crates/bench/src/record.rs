@@ -73,6 +73,15 @@ pub struct Plan {
     /// measured does not pay for a cold machine.
     #[serde(default)]
     pub machine_warmup_s: f64,
+    /// The open loop's bursts (`c10k load --burst`): sends due within this
+    /// long of the one the load woke for go out with it. Records made
+    /// before it was a setting used 200 µs.
+    #[serde(default = "default_burst_s")]
+    pub burst_s: f64,
+}
+
+fn default_burst_s() -> f64 {
+    load::settings::DEFAULT_BURST.as_secs_f64()
 }
 
 impl Plan {

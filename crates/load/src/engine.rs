@@ -44,16 +44,10 @@ const PHASE_CHECK: Duration = Duration::from_millis(20);
 /// loop keeps answering the connections it already has.
 const CONNECTS_PER_TURN: usize = 256;
 const EVENTS_PER_POLL: usize = 1024;
-/// Scheduled sends may go out this much early, together with the one the
-/// [`SendClock`] woke the thread for; their latency is then measured from
-/// the actual send. Measured here at 6,000-50,000 msg/s: 50 µs cost the load
-/// 20-30 CPU µs per message (a wake-up for almost every send), 200 µs 15-26,
-/// at the same latency; the millisecond an `epoll_wait` sleep allows
-/// tripled the p50 (the echoes of a batch's first sends wait for its last).
-const SEND_EARLY: Duration = Duration::from_micros(200);
-/// The send clock rings this much before the send: waking up takes about
-/// as long here, and a send that goes out late counts its lateness as
-/// latency (one early is timed from when it went).
+/// The send clock rings this much before the send (or `--burst` before, if
+/// that is less): waking up takes about as long here, and a send that goes
+/// out late counts its lateness as latency (one early, within the burst, is
+/// timed from when it went).
 const WAKE_AHEAD: Duration = Duration::from_micros(25);
 /// The send clock's token; connections are slab keys, far below it.
 const SEND_CLOCK: Token = Token(usize::MAX);
@@ -255,9 +249,10 @@ impl<'a> Worker<'a> {
             (None, _) => None,
         };
         let first = self.timers.peek().map(|Reverse((at, ..))| *at);
+        let ahead = WAKE_AHEAD.min(self.settings.burst);
         let next_timer = match (first, &mut self.send_clock) {
             (Some(at), Some(clock)) => {
-                match clock.ring_at(at.checked_sub(WAKE_AHEAD).unwrap_or(at), now) {
+                match clock.ring_at(at.checked_sub(ahead).unwrap_or(at), now) {
                     Ok(()) => None,
                     // Without the clock, the millisecond sleep below.
                     Err(_) => Some(at),
@@ -392,7 +387,7 @@ impl<'a> Worker<'a> {
     fn fire_timers(&mut self, now: Instant) {
         while let Some(Reverse((at, key, id, due))) = self.timers.peek().copied() {
             let slack = if due == Due::Send {
-                SEND_EARLY
+                self.settings.burst
             } else {
                 Duration::ZERO
             };
@@ -530,7 +525,7 @@ impl<'a> Worker<'a> {
         };
         self.control.in_flight.fetch_add(1, Ordering::Relaxed);
         if self.settings.rate.is_some() && self.control.window(now) == Window::Inside {
-            // Sent early (within `SEND_EARLY`) is on time.
+            // Sent early (within `--burst`) is on time.
             self.report
                 .send_lag
                 .saturating_record(nanos(now.saturating_duration_since(intended)));

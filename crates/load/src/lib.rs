@@ -20,6 +20,7 @@
 //!     size: 64,
 //!     threads: 2,
 //!     rate: None,
+//!     burst: load::settings::DEFAULT_BURST,
 //!     source_addrs: Vec::new(),
 //!     segment: load::settings::Segment::WHOLE,
 //!     start_at: None,

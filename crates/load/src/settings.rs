@@ -44,6 +44,15 @@ pub struct Settings {
     /// closed loop, each connection sends its next message when the
     /// previous one is back.
     pub rate: Option<f64>,
+    /// Open loop: the sends that fall due within this long after the one
+    /// the thread woke for go out with it, each timed from when it actually
+    /// went (`--burst`; zero: every send waits for its own time).
+    #[serde(
+        serialize_with = "seconds",
+        deserialize_with = "from_seconds",
+        default = "default_burst"
+    )]
+    pub burst: Duration,
     /// Local addresses to connect from, round-robin; empty: the kernel picks.
     pub source_addrs: Vec<IpAddr>,
     /// This agent's share of a run spread over several (`--segment K/N`).
@@ -151,6 +160,23 @@ fn default_drain() -> Duration {
     DEFAULT_DRAIN
 }
 
+/// `--burst`'s default, and what a record made before the flag used. At
+/// 6,000-50,000 msg/s, 50 µs cost the load 20-30 CPU µs per message (a
+/// wake-up for almost every send) and 200 µs 15-26, at the same latency;
+/// whole milliseconds, all an `epoll_wait` sleep resolves, tripled the p50
+/// (the echoes of a burst's first sends wait for its last). Against exact
+/// spacing (`--burst 0`), see `scripts/burst-cost.sh` and docs/load.md.
+pub const DEFAULT_BURST: Duration = Duration::from_micros(200);
+
+/// The longest `--burst`: a connection's send never goes out earlier than
+/// this before its time, so a longer burst would blur the schedule into
+/// whole seconds.
+pub const MAX_BURST: Duration = Duration::from_secs(1);
+
+fn default_burst() -> Duration {
+    DEFAULT_BURST
+}
+
 fn from_text<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<Segment, D::Error> {
     let text: String = serde::Deserialize::deserialize(deserializer)?;
     text.parse().map_err(serde::de::Error::custom)
@@ -204,6 +230,7 @@ impl Settings {
             ("hold", mine.hold != theirs.hold),
             ("size", mine.size != theirs.size),
             ("rate", mine.rate != theirs.rate),
+            ("burst", mine.burst != theirs.burst),
             ("start_at", mine.start_at != theirs.start_at),
         ];
         let field = differs
@@ -290,6 +317,7 @@ mod tests {
             size: 64,
             threads: 1,
             rate,
+            burst: DEFAULT_BURST,
             source_addrs: Vec::new(),
             segment,
             start_at: None,
@@ -371,11 +399,29 @@ mod tests {
     }
 
     #[test]
-    fn a_record_from_before_drain_reads_with_the_old_drain() {
-        let mut json = serde_json::to_value(settings(10, None, Segment::WHOLE)).unwrap();
+    fn a_record_from_before_drain_and_burst_reads_with_what_the_load_did_then() {
+        let mut made = settings(10, Some(1000.0), Segment::WHOLE);
+        made.drain = Duration::from_secs(7);
+        made.burst = Duration::ZERO;
+        let mut json = serde_json::to_value(&made).unwrap();
+        assert_eq!(json["burst"], 0.0);
         json.as_object_mut().unwrap().remove("drain");
+        json.as_object_mut().unwrap().remove("burst");
         let read: Settings = serde_json::from_value(json).unwrap();
         assert_eq!(read.drain, DEFAULT_DRAIN);
+        assert_eq!(read.burst, DEFAULT_BURST);
+    }
+
+    #[test]
+    fn agents_with_different_bursts_are_not_one_run() {
+        let one = settings(10, Some(1000.0), Segment { index: 0, count: 2 });
+        let mut other = settings(10, Some(1000.0), Segment { index: 1, count: 2 });
+        assert_eq!(one.same_run_as(&other), Ok(()));
+        other.burst = Duration::from_millis(1);
+        assert_eq!(
+            one.same_run_as(&other),
+            Err("the agents' burst differs".into())
+        );
     }
 
     #[test]
