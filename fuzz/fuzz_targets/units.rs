@@ -1,4 +1,4 @@
-//! The command line's unit strings: sizes, counts, durations, rates, times,
+//! The command line's unit strings: sizes, counts, durations, bursts, rates, times,
 //! CPU lists and source address ranges. Never a panic, never a list past
 //! its bound.
 #![no_main]
@@ -13,6 +13,9 @@ fuzz_target!(|data: &[u8]| {
     let _ = units::parse_bytes(text);
     let _ = units::parse_count(text);
     let _ = units::parse_duration(text);
+    if let Ok(burst) = units::burst(text) {
+        assert!(burst <= load::settings::MAX_BURST);
+    }
     let _ = units::parse_time(text);
     let _ = units::positive_rate(text);
     if let Ok(cpus) = units::parse_cpus(text) {
