@@ -8,7 +8,8 @@
 # measured window began within 50 ms of the common start, and the merged
 # echo p50 and p99 are within 10% of those of one agent with as many load
 # threads at the same total rate and connections, run beside them in
-# namespace N (median of ROUNDS rounds, default 7; see below).
+# namespace N (median of ROUNDS rounds, default 7; the p99 only over the
+# rounds where neither side fell behind its schedule; see below).
 #
 #   scripts/netns-load.sh 3 [MODEL] [c10k load flags]    (as root)
 #
@@ -181,6 +182,12 @@ percentiles() {
     sed -n '/"echo": {/,/}/s/^ *"\(p50\|p99\)_us": \([0-9.]*\),*$/\2/p' "$1" | paste -sd ' '
 }
 
+# Whether the load of a merged record kept to its schedule (send lag p99
+# under 1 ms, 95% of the rate): 1, or 0 if it fell behind.
+on_schedule() {
+    if grep -q '"fell_behind": *true' "$1"; then echo 0; else echo 1; fi
+}
+
 # Each round runs the N agents and the one agent side by side, so that both
 # meet the same moments of this machine, and divides the merged p50 and p99
 # by the single agent's; the median of these ratios over ROUNDS rounds
@@ -189,6 +196,11 @@ percentiles() {
 # to 1.65 between runs of the same code; side by side, 0.98-1.07 over ten
 # runs. A debug build of the agents doubles their CPU and puts the p50
 # ratio at 1.09-1.11: C10K unset, the script builds a release binary.
+# A round in which either side fell behind its schedule has a p99 that
+# measures that load generator's lateness (on 2026-12-06 this machine's
+# noise put the per-round p99 ratio at 0.62-1.22, with the single agent's
+# send lag p99 at 1.9 ms): its p99 is shown but not compared, and with
+# fewer than 3 rounds on schedule the p99 is not checked, which is said.
 # BESIDE=0 runs the N agents alone (for a run the server cannot hold
 # twice) and compares nothing.
 rounds=${ROUNDS:-7}
@@ -201,7 +213,8 @@ case $beside in 0 | 1) ;; *) echo "netns-load: BESIDE must be 0 or 1" >&2; exit 
 for round in $(seq 1 "$rounds"); do
     round "round-$round"
     [ -e "$out/round-$round/single/merged.json" ] || continue
-    echo "$(percentiles "$out/round-$round/agents/merged.json") $(percentiles "$out/round-$round/single/merged.json")" >>"$out/percentiles.txt"
+    agents=$out/round-$round/agents/merged.json single=$out/round-$round/single/merged.json
+    echo "$(percentiles "$agents") $(percentiles "$single") $(($(on_schedule "$agents") * $(on_schedule "$single")))" >>"$out/percentiles.txt"
 done
 cat "$out/round-$rounds/agents/report.txt"
 [ ! -s "$out/percentiles.txt" ] || awk -v n="$n" '
@@ -209,18 +222,27 @@ cat "$out/round-$rounds/agents/report.txt"
         for (i = 1; i <= k; i++) for (j = i + 1; j <= k; j++) if (a[j] < a[i]) { t = a[i]; a[i] = a[j]; a[j] = t }
         return k % 2 ? a[(k + 1) / 2] : (a[k / 2] + a[k / 2 + 1]) / 2
     }
-    { p50[NR] = $1 / $3; p99[NR] = $2 / $4; rounds = rounds sprintf(" %.2f/%.2f", p50[NR], p99[NR]) }
+    {
+        p50[NR] = $1 / $3
+        rounds = rounds sprintf(" %.2f/%.2f%s", p50[NR], $2 / $4, $5 ? "" : " (behind)")
+        if ($5) p99[++kept] = $2 / $4
+    }
     END {
-        r50 = median(p50, NR); r99 = median(p99, NR)
+        r50 = median(p50, NR)
         printf "netns-load: echo p50/p99 of %d agents over one agent'"'"'s beside them, by round:%s\n", n, rounds
-        printf "netns-load: median of %d rounds: p50 %.2f, p99 %.2f\n", NR, r50, r99
         bad = 0
         if (r50 > 1.1 || r50 < 1 / 1.1) { print "netns-load: the merged p50 is more than 10% from one agent'"'"'s" > "/dev/stderr"; bad = 1 }
-        if (r99 > 1.1 || r99 < 1 / 1.1) { print "netns-load: the merged p99 is more than 10% from one agent'"'"'s" > "/dev/stderr"; bad = 1 }
+        if (kept >= 3) {
+            r99 = median(p99, kept)
+            printf "netns-load: median of %d rounds: p50 %.2f; of the %d on schedule: p99 %.2f\n", NR, r50, kept, r99
+            if (r99 > 1.1 || r99 < 1 / 1.1) { print "netns-load: the merged p99 is more than 10% from one agent'"'"'s" > "/dev/stderr"; bad = 1 }
+        } else {
+            printf "netns-load: median of %d rounds: p50 %.2f; p99 not compared: the load fell behind its schedule in %d of %d rounds, so their p99 measures the load generator\n", NR, r50, NR - kept, NR
+        }
         exit bad
     }' "$out/percentiles.txt"
 # A graceful stop: its summary line goes to server.txt.
 kill -TERM "$server" && wait "$server" || true
 compared=""
-[ ! -s "$out/percentiles.txt" ] || compared=", echo p50 and p99 within 10% of one agent's beside them"
+[ ! -s "$out/percentiles.txt" ] || compared=", echo p50 (and p99, over the rounds on schedule) within 10% of one agent's beside them"
 echo "netns-load: $n agent(s), $rounds round(s), messages merged exactly, every window within 50 ms of the start$compared ($out)"
