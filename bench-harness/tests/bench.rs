@@ -91,9 +91,17 @@ fn a_small_matrix_writes_results_csv_readme_and_plots_that_replot_identically() 
         if model == "epoll-callback" {
             assert_eq!(outcome, "ok", "{point}");
             if point["loop"] == "open" {
-                // 500 msg/s over 4 connections is nothing: the server was not saturated.
-                assert_eq!(point["limited_by"], "not-saturated", "{point}");
-                assert_eq!(point["load"]["schedule"]["fell_behind"], false, "{point}");
+                // 500 msg/s over 4 connections is nothing for the server:
+                // whatever limited the point, it was not the server. The
+                // load may still fall behind its schedule on a busy shared
+                // machine (the p99 of 150 sends is one 1 ms hiccup), but it
+                // sends what was scheduled.
+                let limited = point["limited_by"].as_str().unwrap();
+                assert!(matches!(limited, "not-saturated" | "load-bound"), "{point}");
+                let schedule = &point["load"]["schedule"];
+                let achieved = schedule["achieved_msgs_per_s"].as_f64().unwrap();
+                let scheduled = schedule["scheduled_msgs_per_s"].as_f64().unwrap();
+                assert!(achieved >= 0.9 * scheduled, "{point}");
             }
             assert!(point["load"]["messages"].as_u64().unwrap() > 0);
             assert!(point["histograms"]["echo"].as_str().unwrap().len() > 10);
