@@ -30,18 +30,21 @@ for round in $(seq "$rounds"); do
     done
 done
 
-# results.csv columns: model,loop,connections,size,rate,repetition,outcome,
-# ...,msgs_per_s (10),...,p50_us (12),p99_us (13),...,
-# server_cpu_us_per_msg (17),...,load_cpu_share (24),...,send_lag_p99_us (26)
+# results.csv's columns are found by name in its header, so a column added
+# to it does not shift what this reads.
 median() { sort -n | awk '{ v[NR] = $1 } END { if (NR) print (NR % 2 ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2); else print "-" }'; }
 printf '%-7s %6s %6s %14s %12s %9s %9s %12s\n' burst rate runs "server us/msg" "load us/msg" "p50 us" "p99 us" "lag p99 us"
 for burst in "${bursts[@]}"; do
     for rate in 20000 50000; do
-        rows=$(cat "$out"/burst-"$burst"-round-*/results.csv |
-            awk -F, -v rate="$rate" '$2 == "open" && $3 == 1000 && $5 == rate && $7 == "Ok"')
-        col() { printf '%s\n' "$rows" | awk -F, "{ print $1 }" | median; }
+        # One line per repetition: server us/msg, load us/msg, p50, p99, lag p99.
+        rows=$(awk -F, -v rate="$rate" '
+            FNR == 1 { for (i = 1; i <= NF; i++) c[$i] = i; next }
+            $c["loop"] == "open" && $c["connections"] == 1000 && $c["rate"] == rate && $c["outcome"] == "Ok" {
+                print $c["server_cpu_us_per_msg"], $c["load_cpu_share"] * 1e6 / $c["msgs_per_s"],
+                    $c["p50_us"], $c["p99_us"], $c["send_lag_p99_us"]
+            }' "$out"/burst-"$burst"-round-*/results.csv)
+        col() { printf '%s\n' "$rows" | awk "{ print \$$1 }" | median; }
         printf '%-7s %6s %6s %14.2f %12.2f %9.1f %9.1f %12.1f\n' "$burst" "$rate" \
-            "$(printf '%s\n' "$rows" | grep -c .)" "$(col '$17')" "$(col '$24 * 1e6 / $10')" \
-            "$(col '$12')" "$(col '$13')" "$(col '$26')"
+            "$(printf '%s\n' "$rows" | grep -c .)" "$(col 1)" "$(col 2)" "$(col 3)" "$(col 4)" "$(col 5)"
     done
 done

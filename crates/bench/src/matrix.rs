@@ -85,7 +85,7 @@ mod tests {
             server_cpus: Vec::new(),
             load_cpus: Vec::new(),
             machine_warmup_s: 0.0,
-            burst_s: 0.0002,
+            burst_s: load::settings::DEFAULT_BURST.as_secs_f64(),
         };
         let specs = specs(&plan);
         // 4 fixed-rate + 4 closed + 1 open, the open one already among the fixed-rate ones.
