@@ -218,6 +218,68 @@ fn a_burst_sends_what_falls_due_within_it_together_and_the_record_says_so() {
     assert!(stderr.contains("longest burst"), "{stderr}");
 }
 
+/// Echoes each message exactly 2 ms after it arrived: the thread polls its
+/// socket and the clock without sleeping, so that no wake-up of its own
+/// blurs the delay.
+fn serve_after_2ms(mut stream: TcpStream) {
+    let _ = stream.set_nodelay(true);
+    let mut line = [0u8; 6];
+    if stream.read_exact(&mut line).is_err() || stream.write_all(b"hello\n").is_err() {
+        return;
+    }
+    let _ = stream.set_nonblocking(true);
+    let mut buf = [0u8; 4096];
+    let give_up = Instant::now() + Duration::from_secs(30);
+    while Instant::now() < give_up {
+        let n = match stream.read(&mut buf) {
+            Ok(0) => return,
+            Ok(n) => n,
+            Err(err) if err.kind() == std::io::ErrorKind::WouldBlock => continue,
+            Err(_) => return,
+        };
+        let due = Instant::now() + Duration::from_millis(2);
+        while Instant::now() < due {}
+        let _ = stream.set_nonblocking(false);
+        if stream.write_all(&buf[..n]).is_err() {
+            return;
+        }
+        let _ = stream.set_nonblocking(true);
+    }
+}
+
+/// One connection at 100 msg/s against a server that holds every echo 2 ms:
+/// the kernel's arrival stamps time the echoes to within 50 us of that
+/// (and never under it), while the load thread, which sleeps until its next
+/// send 10 ms later rather than waking for the echo, reads them much later.
+#[test]
+fn kernel_timestamps_time_the_echo_not_the_load_threads_wake_up() {
+    let addr = common::spawn_server(serve_after_2ms);
+    let (output, record) = load(addr, &["-c", "1", "-t", "1", "--rate", "100", "-d", "2"]);
+    assert!(output.status.success(), "{output:?}");
+    let record = record.unwrap();
+    let results = results(&record);
+    let timing = &results["echo_timing"];
+    let kernel_timed = timing["kernel"].as_u64().unwrap();
+    assert!(kernel_timed >= 150, "{timing}");
+    assert!(timing["read"].as_u64().unwrap() <= 1, "{timing}");
+    let p50 = |name: &str| results["latency"][name]["p50_us"].as_f64().unwrap();
+    let kernel = p50("echo_uncorrected");
+    assert!(
+        (2_000.0..2_050.0).contains(&kernel),
+        "kernel-timed p50 {kernel} us for a 2,000 us echo"
+    );
+    let read = p50("echo_user");
+    assert!(
+        read > 5_000.0,
+        "read {read} us after the send: the thread woke for the echo"
+    );
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        stdout.contains("echo latency to the kernel's receive timestamp"),
+        "{stdout}"
+    );
+}
+
 #[test]
 fn plain_echo_servers_are_measured_without_a_handshake() {
     let addr = test_server(false, faithful);
@@ -375,6 +437,7 @@ fn agents_split_one_run_and_measure_the_same_window() {
         })
         .collect();
     let (mut messages, mut echo_count, mut sends) = (0, 0, 0);
+    let mut kernel_timed = 0;
     let (mut counted, mut squares) = (0, 0);
     for (k, mut agent) in agents.into_iter().enumerate() {
         assert!(agent.wait().unwrap().success(), "agent {k}");
@@ -390,6 +453,7 @@ fn agents_split_one_run_and_measure_the_same_window() {
         assert!((scheduled - 1000.0).abs() < 1.0, "agent {k}: {results}");
         messages += results["messages"].as_u64().unwrap();
         echo_count += results["latency"]["echo"]["count"].as_u64().unwrap();
+        kernel_timed += results["echo_timing"]["kernel"].as_u64().unwrap();
         sends += results["schedule"]["send_lag"]["count"].as_u64().unwrap();
         let per_connection = &results["fairness"]["per_connection"];
         assert_eq!(per_connection["connections"], 10, "{results}");
@@ -436,6 +500,12 @@ fn agents_split_one_run_and_measure_the_same_window() {
     assert_eq!(merged["messages"].as_u64().unwrap(), messages, "{merged}");
     assert_eq!(merged["connections_ready"], 30, "{merged}");
     assert_eq!(merged["latency"]["echo"]["count"], echo_count, "{merged}");
+    // The user-space timing is added like the kernel's, echo for echo.
+    assert_eq!(
+        merged["latency"]["echo_user"]["count"], echo_count,
+        "{merged}"
+    );
+    assert_eq!(merged["echo_timing"]["kernel"], kernel_timed, "{merged}");
     let scheduled = merged["schedule"]["scheduled_msgs_per_s"].as_f64().unwrap();
     assert!((scheduled - 3000.0).abs() < 1.0, "{merged}");
     // The send lag and Jain's index of all 30 connections, from the agents' sums.

@@ -16,8 +16,8 @@ use serde::Deserialize;
 
 use crate::machine::{self, Machine};
 use crate::report::{
-    EncodedHistograms, Errors, Fairness, IntervalLog, Latencies, PerConnection, Report, Results,
-    Schedule, Summary,
+    EchoTiming, EncodedHistograms, Errors, Fairness, IntervalLog, Latencies, PerConnection, Report,
+    Results, Schedule, Summary,
 };
 use crate::settings::{Segment, Settings};
 
@@ -72,6 +72,7 @@ pub fn merge(agents: &[AgentRecord], logs: Option<Vec<IntervalLog>>) -> Result<R
         results,
         histograms: EncodedHistograms::encode(
             [connect, handshake, echo, echo_uncorrected],
+            histograms.echo_user.as_ref(),
             histograms.send_lag.as_ref(),
         ),
         clock: None,
@@ -133,10 +134,11 @@ fn check_segments(agents: &[AgentRecord]) -> Result<(), String> {
 }
 
 /// The agents' histograms, each added over the agents: connect, handshake,
-/// echo and uncorrected echo, and in the open loop the send lag (`None`
-/// when any agent's record lacks it).
+/// echo and uncorrected echo; the echo's user-space timing and, in the open
+/// loop, the send lag (each `None` when any agent's record lacks it).
 struct Histograms {
     latency: [Histogram<u64>; 4],
+    echo_user: Option<Histogram<u64>>,
     send_lag: Option<Histogram<u64>>,
 }
 
@@ -152,27 +154,44 @@ fn add_histograms(agents: &[AgentRecord]) -> Result<Histograms, String> {
         ]
         .map(|text| EncodedHistograms::decode(text));
         let latency = [connect?, handshake?, echo?, uncorrected?];
-        let send_lag = match encoded.send_lag.as_str() {
-            "" => None,
-            text => Some(EncodedHistograms::decode(text)?),
+        let optional = |text: &str| match text {
+            "" => Ok(None),
+            text => EncodedHistograms::decode(text).map(Some),
         };
+        let echo_user = optional(&encoded.echo_user)?;
+        let send_lag = optional(&encoded.send_lag)?;
         match &mut sums {
-            None => sums = Some(Histograms { latency, send_lag }),
+            None => {
+                sums = Some(Histograms {
+                    latency,
+                    echo_user,
+                    send_lag,
+                });
+            }
             Some(sums) => {
                 for (sum, part) in sums.latency.iter_mut().zip(&latency) {
                     add_exactly(sum, part)?;
                 }
-                sums.send_lag = match (sums.send_lag.take(), send_lag) {
-                    (Some(mut sum), Some(part)) => {
-                        add_exactly(&mut sum, &part)?;
-                        Some(sum)
-                    }
-                    _ => None,
-                };
+                sums.echo_user = add_if_both(sums.echo_user.take(), echo_user)?;
+                sums.send_lag = add_if_both(sums.send_lag.take(), send_lag)?;
             }
         }
     }
     sums.ok_or_else(|| "no agent files to merge".into())
+}
+
+/// The sum of a histogram that some records may lack: none if one does.
+fn add_if_both(
+    sum: Option<Histogram<u64>>,
+    part: Option<Histogram<u64>>,
+) -> Result<Option<Histogram<u64>>, String> {
+    match (sum, part) {
+        (Some(mut sum), Some(part)) => {
+            add_exactly(&mut sum, &part)?;
+            Ok(Some(sum))
+        }
+        _ => Ok(None),
+    }
 }
 
 /// `sum += part`, refused unless both have the same range and precision,
@@ -242,9 +261,18 @@ fn merged_results(settings: &Settings, agents: &[AgentRecord], histograms: &Hist
         messages_per_s,
         drained: each().map(|r| r.drained).sum(),
         unfinished: each().map(|r| r.unfinished).sum(),
-        littles_law: (settings.rate.is_none() && ready > 0 && !echo.is_empty())
-            .then(|| messages_per_s * echo.mean() / 1e9 / ready as f64),
+        // Each message is out until the thread reads its echo: the read
+        // time, which older records' `echo` was.
+        littles_law: {
+            let out = histograms.echo_user.as_ref().unwrap_or(echo);
+            (settings.rate.is_none() && ready > 0 && !out.is_empty())
+                .then(|| messages_per_s * out.mean() / 1e9 / ready as f64)
+        },
         schedule,
+        echo_timing: each().fold(EchoTiming::default(), |mut sum, r| {
+            sum.add(r.echo_timing);
+            sum
+        }),
         // Per second, the agents' histograms are in their interval logs.
         p99_by_second_us: Vec::new(),
         load_cpu_s,
@@ -257,6 +285,7 @@ fn merged_results(settings: &Settings, agents: &[AgentRecord], histograms: &Hist
             handshake: Summary::of(handshake),
             echo: Summary::of(echo),
             echo_uncorrected: Summary::of(echo_uncorrected),
+            echo_user: histograms.echo_user.as_ref().and_then(Summary::of),
         },
         fairness: Fairness {
             jain_index: per_connection.and_then(|sums| sums.jain_index()),
@@ -293,7 +322,7 @@ mod tests {
             }
             let mut sum = latency_histogram();
             for part in &parts {
-                let encoded = EncodedHistograms::encode([part, part, part, part], None);
+                let encoded = EncodedHistograms::encode([part, part, part, part], None, None);
                 let decoded = EncodedHistograms::decode(&encoded.echo).unwrap();
                 add_exactly(&mut sum, &decoded).unwrap();
             }

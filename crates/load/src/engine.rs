@@ -13,6 +13,16 @@
 //! generator that falls behind its own schedule would otherwise charge its
 //! lateness to the server.
 //!
+//! Echoes are timed by the kernel: each read returns when its last byte
+//! arrived ([`kernel_timestamps`]), so the thread's own wake-up is not
+//! charged to the server, and the open loop does not wake for echoes at
+//! all. It sleeps until its next send, then collects every echo that came
+//! meanwhile with one non-blocking poll. It waits on the sockets only
+//! where something must react to them: the ramp, the closed loop, the
+//! drain, messages too large to leave in the socket buffers, and sockets
+//! the kernel does not stamp. Each echo's read time is recorded too (the
+//! user-space timing), to show the difference.
+//!
 //! The measured window counts echoes by when they complete: every echo that
 //! completes inside it is counted and recorded, whenever it was sent. Echoes
 //! of messages sent inside the window that are still out when it ends are
@@ -23,8 +33,10 @@ use std::cmp::Reverse;
 use std::collections::{BinaryHeap, VecDeque};
 use std::io::{self, Read, Write};
 use std::net::SocketAddr;
+use std::num::NonZeroU64;
+use std::os::fd::AsFd;
 use std::sync::atomic::Ordering;
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime};
 
 use hdrhistogram::Histogram;
 use mio::net::TcpStream;
@@ -33,6 +45,7 @@ use slab::Slab;
 use socket2::{Domain, Protocol, Socket, Type};
 
 use super::control::{Control, Phase, Window};
+use super::kernel_timestamps;
 use super::message;
 use super::report::{ErrorKind, Errors};
 use super::send_clock::SendClock;
@@ -47,8 +60,14 @@ const EVENTS_PER_POLL: usize = 1024;
 /// The send clock rings this much before the send (or `--burst` before, if
 /// that is less): waking up takes about as long here, and a send that goes
 /// out late counts its lateness as latency (one early, within the burst, is
-/// timed from when it went).
+/// timed from when it went). A thread that sleeps instead learns its own
+/// lateness and wakes that much ahead ([`WakeAhead`]).
 const WAKE_AHEAD: Duration = Duration::from_micros(25);
+/// The largest message whose echo may wait in the socket for the thread's
+/// next wake: one that fits in the smallest send and receive buffers Linux
+/// allows (`tcp_wmem`/`tcp_rmem` minimum, 4 KiB), so neither side's write
+/// can block on it.
+const WAKELESS_MAX_SIZE: usize = 4096;
 /// The send clock's token; connections are slab keys, far below it.
 const SEND_CLOCK: Token = Token(usize::MAX);
 
@@ -57,8 +76,15 @@ const SEND_CLOCK: Token = Token(usize::MAX);
 pub(crate) struct ThreadReport {
     pub(crate) connect: Histogram<u64>,
     pub(crate) handshake: Histogram<u64>,
+    /// Echo latency to the kernel's arrival stamp (the read time where the
+    /// kernel gave none), corrected and uncorrected.
     pub(crate) echo: Histogram<u64>,
     pub(crate) echo_uncorrected: Histogram<u64>,
+    /// Echo latency to when the thread read it, corrected: the user-space timing.
+    pub(crate) echo_user: Histogram<u64>,
+    /// Recorded echoes timed by a kernel stamp, and by the read time.
+    pub(crate) kernel_timed: u64,
+    pub(crate) read_timed: u64,
     /// Open loop: how late each send inside the window went out.
     pub(crate) send_lag: Histogram<u64>,
     /// Open loop: sends inside the window.
@@ -110,6 +136,8 @@ struct Conn {
     deadline: Option<Instant>,
     /// Open loop: when the schedule says to send the next message.
     next_send: Option<Instant>,
+    /// Open loop: `next_send` came while the last echo was out.
+    overdue: bool,
     seq: u64,
     /// The message in flight, which is also what the echo must equal.
     message: Vec<u8>,
@@ -136,10 +164,20 @@ pub(crate) struct Worker<'a> {
     timers: BinaryHeap<Reverse<(Instant, usize, u32, Due)>>,
     /// Open loop: wakes the thread for the first timer to the microsecond.
     send_clock: Option<SendClock>,
+    /// The last echo read came with a kernel stamp: echoes may wait for
+    /// the next wake without losing their time.
+    stamped: bool,
+    wake_ahead: WakeAhead,
+    /// Counted here and added to the shared figures once per loop turn, so
+    /// that the hot path touches no shared cache line.
+    unpublished_messages: u64,
+    unpublished_in_flight: isize,
     scratch: Vec<u8>,
     report: ThreadReport,
     /// Connections still connecting or handshaking.
     pending: usize,
+    /// Connections whose next send is due and waits for their echo.
+    overdue: usize,
     ramp_reported: bool,
     traffic_started: bool,
 }
@@ -165,11 +203,21 @@ impl<'a> Worker<'a> {
             Some(_) => Some(SendClock::new(poll.registry(), SEND_CLOCK)?),
             None => None,
         };
+        // Every second the window and drain can have, allocated before
+        // the window rather than on its hot path.
+        let seconds = settings.duration.as_secs() + settings.drain.as_secs() + 2;
+        let intervals = (0..seconds)
+            .map(|_| [latency_histogram(), latency_histogram()])
+            .collect();
         Ok(Worker {
             settings,
             control,
             poll,
             send_clock,
+            stamped: true,
+            wake_ahead: WakeAhead::new(settings.burst),
+            unpublished_messages: 0,
+            unpublished_in_flight: 0,
             conns: Slab::new(),
             to_open,
             ramp_start,
@@ -180,9 +228,12 @@ impl<'a> Worker<'a> {
                 handshake: latency_histogram(),
                 echo: latency_histogram(),
                 echo_uncorrected: latency_histogram(),
+                echo_user: latency_histogram(),
+                kernel_timed: 0,
+                read_timed: 0,
                 send_lag: latency_histogram(),
                 sends: 0,
-                intervals: Vec::new(),
+                intervals,
                 messages: 0,
                 drained: 0,
                 unfinished: 0,
@@ -194,6 +245,7 @@ impl<'a> Worker<'a> {
                 last_ready: None,
             },
             pending: 0,
+            overdue: 0,
             ramp_reported: false,
             traffic_started: false,
         })
@@ -202,6 +254,9 @@ impl<'a> Worker<'a> {
     /// Runs until the stop phase; returns what was measured.
     pub(crate) fn run(mut self) -> io::Result<ThreadReport> {
         let mut events = Events::with_capacity(EVENTS_PER_POLL);
+        // A sleep ends when asked, not up to 50 us later (the default
+        // slack), which every send after it would carry as lateness.
+        let _ = rustix::thread::set_current_timer_slack(NonZeroU64::new(1));
         loop {
             let now = Instant::now();
             let phase = self.control.phase();
@@ -213,7 +268,12 @@ impl<'a> Worker<'a> {
                 self.start_traffic(now);
             }
             self.report_ramp_done();
-            let timeout = self.poll_timeout(now);
+            let timeout = if self.echoes_can_wait(phase) {
+                self.sleep_to_next_send(now);
+                Duration::ZERO
+            } else {
+                self.poll_timeout(now)
+            };
             if let Err(err) = self.poll.poll(&mut events, Some(timeout))
                 && err.kind() != io::ErrorKind::Interrupted
             {
@@ -226,6 +286,15 @@ impl<'a> Worker<'a> {
                 }
             }
             self.fire_timers(Instant::now());
+            self.publish();
+        }
+        while self
+            .report
+            .intervals
+            .last()
+            .is_some_and(|[with, _]| with.is_empty())
+        {
+            self.report.intervals.pop();
         }
         for conn in self.conns.drain() {
             if let State::InFlight { .. } = conn.state
@@ -238,6 +307,55 @@ impl<'a> Worker<'a> {
             }
         }
         Ok(self.report)
+    }
+
+    /// Whether this turn may sleep through echoes and collect them after:
+    /// only in the open loop's traffic, with every connection ready, no
+    /// send waiting for an echo, stamps from the kernel, and messages that
+    /// fit in the socket buffers.
+    fn echoes_can_wait(&self, phase: Phase) -> bool {
+        self.settings.rate.is_some()
+            && self.overdue == 0
+            && self.stamped
+            && self.settings.size <= WAKELESS_MAX_SIZE
+            && self.traffic_started
+            && phase < Phase::Drain
+            && self.pending == 0
+            && self.to_open.is_empty()
+    }
+
+    /// Sleeps until the first timer falls due, less the wake-ahead, or at
+    /// most until the next look at the phase.
+    fn sleep_to_next_send(&mut self, now: Instant) {
+        let ahead = self.wake_ahead.get();
+        let wake = match self.timers.peek() {
+            Some(Reverse((at, ..))) => at.checked_sub(ahead).unwrap_or(*at),
+            None => now + PHASE_CHECK,
+        }
+        .min(now + PHASE_CHECK);
+        if wake > now {
+            std::thread::sleep(wake - now);
+            self.wake_ahead
+                .observe(Instant::now().saturating_duration_since(wake));
+        }
+    }
+
+    /// Adds what this thread counted since the last turn to the shared figures.
+    fn publish(&mut self) {
+        let messages = std::mem::take(&mut self.unpublished_messages);
+        if messages > 0 {
+            self.control.messages.fetch_add(messages, Ordering::Relaxed);
+        }
+        let in_flight = std::mem::take(&mut self.unpublished_in_flight);
+        if in_flight > 0 {
+            self.control
+                .in_flight
+                .fetch_add(in_flight.unsigned_abs(), Ordering::Relaxed);
+        } else if in_flight < 0 {
+            self.control
+                .in_flight
+                .fetch_sub(in_flight.unsigned_abs(), Ordering::Relaxed);
+        }
     }
 
     fn poll_timeout(&mut self, now: Instant) -> Duration {
@@ -302,6 +420,9 @@ impl<'a> Worker<'a> {
                 return;
             }
         };
+        if kernel_timestamps::enable(stream.as_fd()).is_err() {
+            self.stamped = false;
+        }
         let entry = self.conns.vacant_entry();
         let key = entry.key();
         // The connection's message is made once; each send only stamps its number.
@@ -314,6 +435,7 @@ impl<'a> Worker<'a> {
             started: now,
             deadline: Some(now + self.settings.connect_timeout),
             next_send: None,
+            overdue: false,
             seq: 0,
             message,
             intended: now,
@@ -415,6 +537,16 @@ impl<'a> Worker<'a> {
                     // after another, and each echo is timed from its send.
                     self.send_next(key, at, Instant::now());
                 }
+                Due::Send
+                    if conn.next_send == Some(at)
+                        && !conn.overdue
+                        && self.control.phase() < Phase::Drain =>
+                {
+                    // Due while its last echo is out: it goes as soon as
+                    // that echo is read, which must not wait for a sleep.
+                    self.conns[key].overdue = true;
+                    self.overdue += 1;
+                }
                 _ => {}
             }
         }
@@ -512,9 +644,17 @@ impl<'a> Worker<'a> {
         Ok(())
     }
 
-    /// Sends the connection's next message, meant to go out at `intended`.
+    /// Sends the connection's next message, meant to go out at `intended`;
+    /// in the open loop, schedules the one after it.
     fn send_next(&mut self, key: usize, intended: Instant, now: Instant) {
         let conn = &mut self.conns[key];
+        // The schedule runs on whether or not this echo is back by then (it
+        // may be waiting, unread, for the thread's next wake).
+        if let Some((_, interval)) = self.settings.schedule_of(conn.id) {
+            let next = intended + interval;
+            conn.next_send = Some(next);
+            self.timers.push(Reverse((next, key, conn.id, Due::Send)));
+        }
         conn.seq += 1;
         message::stamp(&mut conn.message, conn.seq);
         conn.intended = intended;
@@ -523,7 +663,7 @@ impl<'a> Worker<'a> {
             sent: 0,
             received: 0,
         };
-        self.control.in_flight.fetch_add(1, Ordering::Relaxed);
+        self.unpublished_in_flight += 1;
         if self.settings.rate.is_some() && self.control.window(now) == Window::Inside {
             // Sent early (within `--burst`) is on time.
             self.report
@@ -569,10 +709,14 @@ impl<'a> Worker<'a> {
         // `WouldBlock`; a complete message or a short read likewise means
         // the socket is drained, and new bytes will raise a new edge.
         let mut drained = just_sent && sent == size && received == 0;
+        let mut arrived = None;
         while !drained {
-            let n = match (&conn.stream).read(&mut self.scratch) {
-                Ok(0) => return Err(ErrorKind::UnexpectedClose),
-                Ok(n) => n,
+            let n = match kernel_timestamps::recv(conn.stream.as_fd(), &mut self.scratch) {
+                Ok((0, _)) => return Err(ErrorKind::UnexpectedClose),
+                Ok((n, stamp)) => {
+                    arrived = stamp;
+                    n
+                }
                 Err(err) if err.kind() == io::ErrorKind::WouldBlock => break,
                 Err(err) if err.kind() == io::ErrorKind::Interrupted => continue,
                 Err(err) => return Err(io_error_kind(&err)),
@@ -586,26 +730,39 @@ impl<'a> Worker<'a> {
         }
         conn.state = State::InFlight { sent, received };
         if received == size {
-            self.complete(key);
+            self.complete(key, arrived);
         }
         Ok(())
     }
 
-    /// The echo of the message in flight is complete.
-    fn complete(&mut self, key: usize) {
+    /// The echo of the message in flight is complete; its last byte
+    /// arrived at `stamp` by the kernel's clock, if the kernel said.
+    fn complete(&mut self, key: usize, stamp: Option<SystemTime>) {
         let now = Instant::now();
+        self.stamped = stamp.is_some();
         let conn = &mut self.conns[key];
         conn.state = State::Idle;
-        self.control.in_flight.fetch_sub(1, Ordering::Relaxed);
+        self.unpublished_in_flight -= 1;
+        let overdue = std::mem::take(&mut conn.overdue);
+        if overdue {
+            self.overdue -= 1;
+        }
+        // A stamp from before the send belongs to other bytes (seen about
+        // once in 100,000 echoes): the read time bounds the arrival instead.
+        let stamp = stamp
+            .map(kernel_timestamps::to_instant)
+            .filter(|&at| at >= conn.sent_at);
+        let arrived = stamp.map_or(now, |at| at.min(now));
         // From the scheduled time, or the actual one if it went out early.
-        let corrected = nanos(now - conn.intended.min(conn.sent_at));
-        let uncorrected = nanos(now - conn.sent_at);
+        let since = conn.intended.min(conn.sent_at);
+        let corrected = nanos(arrived - since);
+        let uncorrected = nanos(arrived - conn.sent_at);
         let phase = self.control.phase();
-        let record = match self.control.window(now) {
+        let record = match self.control.window(arrived) {
             Window::Inside => {
                 self.report.messages += 1;
                 conn.counted += 1;
-                self.control.messages.fetch_add(1, Ordering::Relaxed);
+                self.unpublished_messages += 1;
                 true
             }
             Window::After if self.control.window(conn.sent_at) == Window::Inside => {
@@ -621,8 +778,13 @@ impl<'a> Worker<'a> {
         if record {
             self.report.echo.saturating_record(corrected);
             self.report.echo_uncorrected.saturating_record(uncorrected);
+            self.report.echo_user.saturating_record(nanos(now - since));
+            match stamp {
+                Some(_) => self.report.kernel_timed += 1,
+                None => self.report.read_timed += 1,
+            }
             if let Some(start) = self.control.measure_start() {
-                let second = now.saturating_duration_since(start).as_secs() as usize;
+                let second = arrived.saturating_duration_since(start).as_secs() as usize;
                 while self.report.intervals.len() <= second {
                     self.report
                         .intervals
@@ -636,21 +798,17 @@ impl<'a> Worker<'a> {
         if phase >= Phase::Drain {
             return;
         }
-        match self.settings.rate {
-            None => self.send_next(key, now, now),
-            Some(_) => {
-                let Some((_, interval)) = self.settings.schedule_of(conn.id) else {
-                    return;
-                };
-                let next = conn.intended + interval;
-                conn.next_send = Some(next);
-                if next <= now {
-                    // Behind schedule: send at once, and let the latency show it.
-                    self.send_next(key, next, now);
-                } else {
-                    self.schedule_send(key);
-                }
+        match (self.settings.rate, conn.next_send) {
+            (None, _) => self.send_next(key, now, now),
+            // Behind schedule (the next send fell due while this echo was
+            // out): send at once, and let the latency show it.
+            (Some(_), Some(next)) if next <= now => self.send_next(key, next, now),
+            // Its timer came early, within the burst, and found this echo
+            // out: set it again. Otherwise it is still set.
+            (Some(_), Some(next)) if overdue => {
+                self.timers.push(Reverse((next, key, conn.id, Due::Send)));
             }
+            (Some(_), _) => {}
         }
     }
 
@@ -659,8 +817,11 @@ impl<'a> Worker<'a> {
             return;
         };
         let _ = self.poll.registry().deregister(&mut conn.stream);
+        if conn.overdue {
+            self.overdue -= 1;
+        }
         if let State::InFlight { .. } = conn.state {
-            self.control.in_flight.fetch_sub(1, Ordering::Relaxed);
+            self.unpublished_in_flight -= 1;
             if self.control.window(conn.sent_at) == Window::Inside {
                 self.report.unfinished += 1;
             }
@@ -741,4 +902,32 @@ fn nanos(duration: Duration) -> u64 {
     u64::try_from(duration.as_nanos())
         .unwrap_or(u64::MAX)
         .max(1)
+}
+
+/// How far ahead of a send a sleeping thread asks to wake: the lateness of
+/// its recent wake-ups (a maximum that loses 1/64 per wake, so one stall is
+/// forgotten within a few hundred wakes), never more than the burst, within
+/// which a send may go out early.
+#[derive(Debug)]
+struct WakeAhead {
+    lateness: Duration,
+    burst: Duration,
+}
+
+impl WakeAhead {
+    fn new(burst: Duration) -> WakeAhead {
+        WakeAhead {
+            lateness: WAKE_AHEAD,
+            burst,
+        }
+    }
+
+    fn get(&self) -> Duration {
+        self.lateness.min(self.burst)
+    }
+
+    /// A wake-up came `late` after it was asked for.
+    fn observe(&mut self, late: Duration) {
+        self.lateness = late.max(self.lateness - self.lateness / 64);
+    }
 }

@@ -45,6 +45,7 @@
 pub mod agents;
 mod control;
 mod engine;
+mod kernel_timestamps;
 pub mod limits;
 pub mod machine;
 pub mod message;
@@ -63,8 +64,8 @@ pub use control::Phase;
 use engine::{ThreadReport, Worker, latency_histogram};
 pub use report::Report;
 use report::{
-    EncodedHistograms, Errors, Fairness, IntervalLog, Latencies, PerConnection, Results, Schedule,
-    Summary, jain_index,
+    EchoTiming, EncodedHistograms, Errors, Fairness, IntervalLog, Latencies, PerConnection,
+    Results, Schedule, Summary, jain_index,
 };
 pub use settings::Settings;
 
@@ -234,6 +235,8 @@ fn merge(settings: Settings, reports: Vec<ThreadReport>, window: MeasuredWindow)
     let mut handshake = latency_histogram();
     let mut echo = latency_histogram();
     let mut echo_uncorrected = latency_histogram();
+    let mut echo_user = latency_histogram();
+    let (mut kernel_timed, mut read_timed) = (0, 0);
     let mut send_lag = latency_histogram();
     let mut intervals = IntervalLog::new(window.began);
     let mut errors = Errors::default();
@@ -248,6 +251,9 @@ fn merge(settings: Settings, reports: Vec<ThreadReport>, window: MeasuredWindow)
         let _ = handshake.add(&report.handshake);
         let _ = echo.add(&report.echo);
         let _ = echo_uncorrected.add(&report.echo_uncorrected);
+        let _ = echo_user.add(&report.echo_user);
+        kernel_timed += report.kernel_timed;
+        read_timed += report.read_timed;
         let _ = send_lag.add(&report.send_lag);
         intervals.add(report.intervals);
         drained += report.drained;
@@ -269,8 +275,9 @@ fn merge(settings: Settings, reports: Vec<ThreadReport>, window: MeasuredWindow)
     let messages_per_s = messages as f64 / seconds;
     // Closed loop: every ready connection has one message out all the time,
     // so rate x mean latency should equal the connections (Little's law).
-    let littles_law = (settings.rate.is_none() && ready > 0 && !echo.is_empty())
-        .then(|| messages_per_s * echo.mean() / 1e9 / ready as f64);
+    // Each message is out until the thread reads its echo: the read time.
+    let littles_law = (settings.rate.is_none() && ready > 0 && !echo_user.is_empty())
+        .then(|| messages_per_s * echo_user.mean() / 1e9 / ready as f64);
     let schedule = settings.rate.map(|requested| {
         // The whole run's schedule, of which this agent's ready connections
         // carry their share.
@@ -291,6 +298,10 @@ fn merge(settings: Settings, reports: Vec<ThreadReport>, window: MeasuredWindow)
         unfinished,
         littles_law,
         schedule,
+        echo_timing: EchoTiming {
+            kernel: kernel_timed,
+            read: read_timed,
+        },
         p99_by_second_us: intervals.p99_by_second_us(),
         load_cpu_s: cpu,
         load_cpu_us_per_message: cpu
@@ -302,6 +313,7 @@ fn merge(settings: Settings, reports: Vec<ThreadReport>, window: MeasuredWindow)
             handshake: Summary::of(&handshake),
             echo: Summary::of(&echo),
             echo_uncorrected: Summary::of(&echo_uncorrected),
+            echo_user: Summary::of(&echo_user),
         },
         fairness: Fairness {
             jain_index: jain_index(&per_connection),
@@ -313,6 +325,7 @@ fn merge(settings: Settings, reports: Vec<ThreadReport>, window: MeasuredWindow)
     let clock = settings.start_at.map(|_| machine::clock());
     let histograms = EncodedHistograms::encode(
         [&connect, &handshake, &echo, &echo_uncorrected],
+        Some(&echo_user),
         settings.rate.map(|_| &send_lag),
     );
     Report {

@@ -142,10 +142,49 @@ pub struct Latencies {
     pub connect: Option<Summary>,
     /// From `connect` to `hello\n` received.
     pub handshake: Option<Summary>,
-    /// Echo round trip; in the open loop, from the scheduled send time.
+    /// Echo round trip, to the arrival of its last byte as
+    /// [`Results::echo_timing`] says; in the open loop, from the scheduled
+    /// send time.
     pub echo: Option<Summary>,
     /// Echo round trip from the actual send time (differs from `echo` only in the open loop).
     pub echo_uncorrected: Option<Summary>,
+    /// `echo` timed instead by when the load thread read the echo: the
+    /// user-space timing, which carries the thread's own wake-up (and, in
+    /// the open loop, the wait for its next send). Absent from records
+    /// made before kernel timestamps, whose `echo` was this.
+    #[serde(default)]
+    pub echo_user: Option<Summary>,
+}
+
+/// How the echoes of `latency.echo` were timed: how many to the kernel's
+/// receive timestamp of their last byte (`SO_TIMESTAMPING`, software), and
+/// how many to when the load read them, because the kernel gave no stamp
+/// or one from before the send. Records made before the load read stamps
+/// have neither count: they were all timed when read.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct EchoTiming {
+    pub kernel: u64,
+    pub read: u64,
+}
+
+impl EchoTiming {
+    /// Both runs' echoes (agents' records merged).
+    pub fn add(&mut self, other: EchoTiming) {
+        self.kernel += other.kernel;
+        self.read += other.read;
+    }
+
+    /// What the table says about it.
+    pub fn describe(self) -> String {
+        match (self.kernel, self.read) {
+            (0, _) => "echo latency to when the load read it: no kernel receive timestamps".into(),
+            (_, 0) => "echo latency to the kernel's receive timestamp".into(),
+            (kernel, read) => format!(
+                "echo latency to the kernel's receive timestamp; {read} of {} echoes had none usable and are timed when read",
+                kernel + read
+            ),
+        }
+    }
 }
 
 /// How evenly the connections were served.
@@ -221,6 +260,9 @@ pub struct Results {
     /// Open loop: whether the load kept its own schedule.
     #[serde(default)]
     pub schedule: Option<Schedule>,
+    /// Which clock timed `latency.echo`.
+    #[serde(default)]
+    pub echo_timing: EchoTiming,
     /// The corrected echo p99 of each second of the window, for plots over time.
     #[serde(default)]
     pub p99_by_second_us: Vec<f64>,
@@ -246,6 +288,9 @@ pub struct EncodedHistograms {
     pub handshake: String,
     pub echo: String,
     pub echo_uncorrected: String,
+    /// The user-space timing of `echo` (absent from older records).
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub echo_user: String,
     /// Open loop: how late the sends went out (empty in the closed loop).
     #[serde(default, skip_serializing_if = "String::is_empty")]
     pub send_lag: String,
@@ -254,6 +299,7 @@ pub struct EncodedHistograms {
 impl EncodedHistograms {
     pub(crate) fn encode(
         histograms: [&Histogram<u64>; 4],
+        echo_user: Option<&Histogram<u64>>,
         send_lag: Option<&Histogram<u64>>,
     ) -> EncodedHistograms {
         let [connect, handshake, echo, echo_uncorrected] = histograms.map(encode);
@@ -263,6 +309,7 @@ impl EncodedHistograms {
             handshake,
             echo,
             echo_uncorrected,
+            echo_user: echo_user.map(encode).unwrap_or_default(),
             send_lag: send_lag.map(encode).unwrap_or_default(),
         }
     }
@@ -563,9 +610,12 @@ impl Report {
             ("handshake", &r.latency.handshake),
             ("echo", &r.latency.echo),
             ("echo, uncorrected", &r.latency.echo_uncorrected),
+            ("echo, when read", &r.latency.echo_user),
         ];
         for (name, summary) in rows {
-            if name == "echo, uncorrected" && s.rate.is_none() {
+            if (name == "echo, uncorrected" && s.rate.is_none())
+                || (name == "echo, when read" && r.echo_timing.kernel == 0)
+            {
                 continue;
             }
             if let Some(q) = summary {
@@ -575,6 +625,9 @@ impl Report {
                     q.min_us, q.p50_us, q.p90_us, q.p99_us, q.p99_9_us, q.p99_99_us, q.max_us
                 );
             }
+        }
+        if r.latency.echo.is_some() {
+            let _ = writeln!(out, "{}", r.echo_timing.describe());
         }
         if let (Some(jain), Some(slowest)) = (
             r.fairness.jain_index,
