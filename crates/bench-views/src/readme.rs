@@ -10,6 +10,7 @@ use std::path::PathBuf;
 use serde::Serialize;
 
 use bench::record::{BenchResults, LimitedBy, Outcome};
+use load::report::EchoTiming;
 
 use crate::figures::{At, Figure, Figures, Group, Spread};
 use crate::numbers::{seconds_text, short_number};
@@ -116,6 +117,15 @@ pub(crate) fn setting_lines(results: &BenchResults) -> Vec<String> {
             p.machine_warmup_s,
             p.burst_s * 1e6,
         ),
+        results
+            .points
+            .iter()
+            .filter_map(|point| point.load.as_ref())
+            .fold(EchoTiming::default(), |mut sum, load| {
+                sum.add(load.echo_timing);
+                sum
+            })
+            .describe(),
         "regenerate the plots, report.html and this README from `results.json` alone: `c10k plot <this folder>`".into(),
     ]
 }

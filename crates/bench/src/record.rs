@@ -15,8 +15,13 @@ use load::report::{EncodedHistograms, Results};
 use process_stats::{KernelMemory, ProcSample};
 
 /// Bumped when a field changes meaning. 2: the window counts echoes by
-/// completion time, points carry a verdict, the plan fixed-rate points and CPU sets.
-pub const SCHEMA: u32 = 2;
+/// completion time, points carry a verdict, the plan fixed-rate points and
+/// CPU sets. 3: echo latency runs to the kernel's receive timestamp (the
+/// load record's `echo_timing` says how many echoes had one), with the
+/// time the load read each echo beside it as `echo_user`; in the open loop
+/// the load no longer wakes for echoes, so a server no longer pays for
+/// waking it. Records of 2 read as they are: timed when read.
+pub const SCHEMA: u32 = 3;
 
 /// Everything one `c10k bench` run recorded.
 #[derive(Debug, Clone, Serialize, Deserialize)]

@@ -177,7 +177,8 @@ impl EchoTiming {
     /// What the table says about it.
     pub fn describe(self) -> String {
         match (self.kernel, self.read) {
-            (0, _) => "echo latency to when the load read it: no kernel receive timestamps".into(),
+            (0, 0) => "echo latency to when the load read it (recorded before the load read the kernel's receive timestamps)".into(),
+            (0, _) => "echo latency to when the load read it: the kernel gave no receive timestamps".into(),
             (_, 0) => "echo latency to the kernel's receive timestamp".into(),
             (kernel, read) => format!(
                 "echo latency to the kernel's receive timestamp; {read} of {} echoes had none usable and are timed when read",
@@ -666,6 +667,18 @@ pub fn jain_index(counts: &[u64]) -> Option<f64> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_echo_timing_line_tells_old_records_no_stamps_and_a_mix_apart() {
+        let timing = |kernel, read| EchoTiming { kernel, read }.describe();
+        assert!(timing(0, 0).contains("recorded before"), "{}", timing(0, 0));
+        assert!(timing(0, 5).contains("gave no receive timestamps"));
+        assert_eq!(timing(5, 0), "echo latency to the kernel's receive timestamp");
+        assert!(timing(98, 2).contains("2 of 100 echoes"), "{}", timing(98, 2));
+        let mut sum = EchoTiming { kernel: 1, read: 2 };
+        sum.add(EchoTiming { kernel: 10, read: 20 });
+        assert_eq!(sum, EchoTiming { kernel: 11, read: 22 });
+    }
 
     #[test]
     fn the_series_counts_seconds_from_the_window_and_marks_what_came_after() {
