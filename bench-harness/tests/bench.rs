@@ -143,6 +143,20 @@ fn a_small_matrix_writes_results_csv_readme_and_plots_that_replot_identically() 
     let rows: Vec<csv::StringRecord> = csv.records().map(Result::unwrap).collect();
     assert_eq!(rows.len(), 12);
     assert!(rows.iter().all(|row| row.len() == columns));
+    // Both sides' cost per message, for scripts comparing the load with the server.
+    let header = csv.headers().unwrap().clone();
+    let column = |name: &str| header.iter().position(|h| h == name).unwrap();
+    let measured = |row: &csv::StringRecord, name: &str| row[column(name)].parse::<f64>().is_ok();
+    let served = rows.iter().filter(|row| &row[column("outcome")] == "Ok");
+    for row in served {
+        for name in [
+            "load_cpu_us_per_msg",
+            "load_switches_per_msg",
+            "server_switches_per_msg",
+        ] {
+            assert!(measured(row, name), "{name} in {row:?}");
+        }
+    }
     assert!(
         rows.iter()
             .any(|row| row[columns - 1].contains("(by design: a single thread")),

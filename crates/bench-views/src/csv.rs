@@ -6,7 +6,7 @@ use crate::ViewError;
 use crate::figures::Figure;
 
 /// The header row.
-const COLUMNS: [&str; 30] = [
+const COLUMNS: [&str; 33] = [
     "model",
     "loop",
     "connections",
@@ -36,6 +36,9 @@ const COLUMNS: [&str; 30] = [
     "drained",
     "unfinished",
     "littles_law",
+    "load_cpu_us_per_msg",
+    "load_switches_per_msg",
+    "server_switches_per_msg",
     "note",
 ];
 
@@ -89,6 +92,18 @@ pub(crate) fn table(results: &BenchResults) -> Result<String, ViewError> {
             opt(load
                 .and_then(|l| l.littles_law)
                 .map(|v| (v * 1000.0).round() / 1000.0)),
+            opt(load
+                .and_then(|l| l.load_cpu_us_per_message)
+                .map(|v| (v * 100.0).round() / 100.0)),
+            opt(load
+                .and_then(|l| l.load_voluntary_switches_per_message)
+                .map(|v| (v * 1000.0).round() / 1000.0)),
+            opt(server
+                .and_then(|s| s.voluntary_switches)
+                .zip(load.map(|l| l.messages).filter(|&m| m > 0))
+                .map(|(switches, messages)| {
+                    (switches as f64 / messages as f64 * 1000.0).round() / 1000.0
+                })),
             p.note.clone().unwrap_or_default(),
         ])?;
     }

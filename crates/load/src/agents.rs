@@ -216,6 +216,7 @@ fn merged_results(settings: &Settings, agents: &[AgentRecord], histograms: &Hist
     let messages: u64 = each().map(|r| r.messages).sum();
     let messages_per_s: f64 = each().map(|r| r.messages_per_s).sum();
     let load_cpu_s: Option<f64> = each().map(|r| r.load_cpu_s).sum();
+    let load_switches: Option<u64> = each().map(|r| r.load_voluntary_switches).sum();
     let mut errors = Errors::default();
     for results in each() {
         errors.merge(&results.errors);
@@ -279,6 +280,10 @@ fn merged_results(settings: &Settings, agents: &[AgentRecord], histograms: &Hist
         load_cpu_us_per_message: load_cpu_s
             .filter(|_| messages > 0)
             .map(|cpu| cpu * 1e6 / messages as f64),
+        load_voluntary_switches: load_switches,
+        load_voluntary_switches_per_message: load_switches
+            .filter(|_| messages > 0)
+            .map(|switches| switches as f64 / messages as f64),
         megabytes_per_s: each().map(|r| r.megabytes_per_s).sum(),
         latency: Latencies {
             connect: Summary::of(connect),

@@ -127,6 +127,8 @@ struct MeasuredWindow {
     began: SystemTime,
     /// CPU seconds this process used during it.
     cpu: Option<f64>,
+    /// Voluntary context switches of this process's threads during it.
+    switches: Option<u64>,
 }
 
 /// Walks the run through its phases; returns the measured window.
@@ -173,6 +175,7 @@ fn coordinate(
     let began = SystemTime::now();
     let cpu_start = process_stats::cpu_run_seconds(std::process::id())
         .or_else(|| process_stats::cpu_seconds(std::process::id()));
+    let switches_start = process_stats::context_switches(std::process::id());
     control.enter(Phase::Measure, measure_start);
     while measure_start.elapsed() < settings.duration {
         progress.traffic(control, measure_start, settings, true);
@@ -186,6 +189,9 @@ fn coordinate(
         .or_else(|| process_stats::cpu_seconds(std::process::id()))
         .zip(cpu_start)
         .map(|(end, start)| end - start);
+    let switches = process_stats::context_switches(std::process::id())
+        .zip(switches_start)
+        .map(|((end, _), (start, _))| end.saturating_sub(start));
     while control.in_flight.load(Ordering::Relaxed) > 0 && measure_end.elapsed() < settings.drain {
         std::thread::sleep(Duration::from_millis(2));
     }
@@ -201,6 +207,7 @@ fn coordinate(
         length: measure_end - measure_start,
         began,
         cpu,
+        switches,
     })
 }
 
@@ -307,6 +314,11 @@ fn merge(settings: Settings, reports: Vec<ThreadReport>, window: MeasuredWindow)
         load_cpu_us_per_message: cpu
             .filter(|_| messages > 0)
             .map(|cpu| cpu * 1e6 / messages as f64),
+        load_voluntary_switches: window.switches,
+        load_voluntary_switches_per_message: window
+            .switches
+            .filter(|_| messages > 0)
+            .map(|switches| switches as f64 / messages as f64),
         megabytes_per_s: (messages as f64 * settings.size as f64) / seconds / 1e6,
         latency: Latencies {
             connect: Summary::of(&connect),

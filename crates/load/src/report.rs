@@ -272,6 +272,13 @@ pub struct Results {
     /// The load generator's CPU microseconds per message: compare with the
     /// server's, to know whether the numbers describe the server or the tool.
     pub load_cpu_us_per_message: Option<f64>,
+    /// Times the load generator's threads went to sleep while measuring
+    /// (voluntary context switches, every thread): its wake-ups.
+    #[serde(default)]
+    pub load_voluntary_switches: Option<u64>,
+    /// `load_voluntary_switches` per message.
+    #[serde(default)]
+    pub load_voluntary_switches_per_message: Option<f64>,
     /// Echoed payload, one direction, in 10^6 bytes per second.
     pub megabytes_per_s: f64,
     pub latency: Latencies,
@@ -569,8 +576,11 @@ impl Report {
             "connections {} requested, {} established, {} ready{ramp}",
             r.connections_requested, r.connections_established, r.connections_ready
         );
+        let switches = r
+            .load_voluntary_switches_per_message
+            .map_or(String::new(), |per| format!(" and {per:.2} sleeps/msg"));
         let cpu = r.load_cpu_us_per_message.map_or(String::new(), |us| {
-            format!(", load generator {us:.2} CPU us/msg")
+            format!(", load generator {us:.2} CPU us/msg{switches}")
         });
         let _ = writeln!(
             out,
@@ -673,11 +683,27 @@ mod tests {
         let timing = |kernel, read| EchoTiming { kernel, read }.describe();
         assert!(timing(0, 0).contains("recorded before"), "{}", timing(0, 0));
         assert!(timing(0, 5).contains("gave no receive timestamps"));
-        assert_eq!(timing(5, 0), "echo latency to the kernel's receive timestamp");
-        assert!(timing(98, 2).contains("2 of 100 echoes"), "{}", timing(98, 2));
+        assert_eq!(
+            timing(5, 0),
+            "echo latency to the kernel's receive timestamp"
+        );
+        assert!(
+            timing(98, 2).contains("2 of 100 echoes"),
+            "{}",
+            timing(98, 2)
+        );
         let mut sum = EchoTiming { kernel: 1, read: 2 };
-        sum.add(EchoTiming { kernel: 10, read: 20 });
-        assert_eq!(sum, EchoTiming { kernel: 11, read: 22 });
+        sum.add(EchoTiming {
+            kernel: 10,
+            read: 20,
+        });
+        assert_eq!(
+            sum,
+            EchoTiming {
+                kernel: 11,
+                read: 22
+            }
+        );
     }
 
     #[test]

@@ -1,0 +1,53 @@
+#!/usr/bin/env bash
+# Is the open loop cheaper than what it measures? One `c10k bench` run,
+# server pinned to CPU 0 and load to CPU 1, 64 B, fixed rates of 20k, 50k,
+# 100k and 200k msg/s over 100 and 1,000 connections, against MODELS (in
+# ABBA order, REPEAT repetitions). Prints, per model and point, the medians
+# over the repetitions: server and load CPU microseconds per message and
+# their ratio (goal: at most 1.0), the load's and the server's sleeps
+# (voluntary context switches) per message (goal at 50k: the load at most
+# 0.5), the send lag p99, the echo p50, and how many repetitions kept their
+# schedule (send lag p99 under 1 ms and at least 95% of the rate).
+#
+#   scripts/open-loop-cost.sh [REPEAT] [OUT] [MODELS]
+#       default: 3 repetitions, a temporary folder (printed), epoll-callback,io-uring
+set -euo pipefail
+cd "$(dirname "$0")/.."
+repeat=${1:-3}
+out=${2:-$(mktemp -d /tmp/c10k-open-loop.XXXXXX)}
+models=${3:-epoll-callback,io-uring}
+[ "$(nproc)" -ge 2 ] || { echo "open-loop-cost: needs two cores to pin to" >&2; exit 1; }
+
+cargo build --release --quiet -p bench-harness --bin c10k
+echo "open-loop-cost: $models, $repeat repetitions; $(uname -r); run in $out"
+target/release/c10k bench --models "$models" --pin \
+    --efficiency-rates 20k,50k,100k,200k --efficiency-conns 100,1000 --conns 100 \
+    --rates 20k --rate-conns 100 -d 3 --repeat "$repeat" --hold 0 -q --out "$out" >/dev/null
+
+# results.csv's columns are found by name in its header.
+median() { sort -n | awk '{ v[NR] = $1 } END { if (NR) print (NR % 2 ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2); else print "-" }'; }
+printf '%-16s %6s %7s %9s %9s %10s %11s %11s %9s %8s %12s\n' model conns rate "srv us" "load us" load/srv \
+    "load slp/m" "srv slp/m" "lag p99" "p50 us" "on schedule"
+IFS=, read -ra names <<<"$models"
+for model in "${names[@]}"; do
+    for conns in 100 1000; do
+        for rate in 20000 50000 100000 200000; do
+            # One line per repetition.
+            rows=$(awk -F, -v model="$model" -v conns="$conns" -v rate="$rate" '
+                FNR == 1 { for (i = 1; i <= NF; i++) c[$i] = i; next }
+                $c["model"] == model && $c["loop"] == "open" && $c["connections"] == conns \
+                    && $c["rate"] == rate && $c["outcome"] == "Ok" {
+                    on = ($c["send_lag_p99_us"] < 1000 && $c["achieved_msgs_per_s"] >= 0.95 * rate)
+                    print $c["server_cpu_us_per_msg"], $c["load_cpu_us_per_msg"],
+                        $c["load_cpu_us_per_msg"] / $c["server_cpu_us_per_msg"],
+                        $c["load_switches_per_msg"], $c["server_switches_per_msg"],
+                        $c["send_lag_p99_us"], $c["p50_us"], on
+                }' "$out/results.csv")
+            [ -n "$rows" ] || continue
+            col() { printf '%s\n' "$rows" | awk "{ print \$$1 }" | median; }
+            on=$(printf '%s\n' "$rows" | awk '{ s += $8 } END { print s "/" NR }')
+            printf '%-16s %6s %7s %9.2f %9.2f %10.2f %11.3f %11.3f %9.1f %8.1f %12s\n' "$model" "$conns" \
+                "$rate" "$(col 1)" "$(col 2)" "$(col 3)" "$(col 4)" "$(col 5)" "$(col 6)" "$(col 7)" "$on"
+        done
+    done
+done
