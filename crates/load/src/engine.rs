@@ -49,6 +49,7 @@ use super::kernel_timestamps;
 use super::message;
 use super::report::{ErrorKind, Errors};
 use super::send_clock::SendClock;
+use super::send_order::SendOrder;
 use super::settings::Settings;
 
 /// How often a load thread looks at the phase when nothing else wakes it.
@@ -134,23 +135,16 @@ struct Conn {
     started: Instant,
     /// When the current step times out (connect or handshake).
     deadline: Option<Instant>,
-    /// Open loop: when the schedule says to send the next message.
-    next_send: Option<Instant>,
-    /// Open loop: `next_send` came while the last echo was out.
-    overdue: bool,
+    /// Open loop: sends that fell due while the last echo was out, the
+    /// first of them at `owed_since`, the others an interval apart each.
+    owed: u32,
+    owed_since: Instant,
     seq: u64,
     /// The message in flight, which is also what the echo must equal.
     message: Vec<u8>,
     intended: Instant,
     sent_at: Instant,
     counted: u64,
-}
-
-/// What a timer entry asks for; validated against the connection when due.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
-enum Due {
-    Deadline,
-    Send,
 }
 
 pub(crate) struct Worker<'a> {
@@ -161,7 +155,11 @@ pub(crate) struct Worker<'a> {
     /// Connection ids this thread still has to open, in ramp order.
     to_open: VecDeque<u32>,
     ramp_start: Instant,
-    timers: BinaryHeap<Reverse<(Instant, usize, u32, Due)>>,
+    /// Connect and handshake deadlines: (when, slab key, connection id),
+    /// validated against the connection when due.
+    deadlines: BinaryHeap<Reverse<(Instant, usize, u32)>>,
+    /// Open loop: which connection sends next, and when.
+    send_order: Option<SendOrder>,
     /// Open loop: wakes the thread for the first timer to the microsecond.
     send_clock: Option<SendClock>,
     /// The last echo read came with a kernel stamp: echoes may wait for
@@ -176,7 +174,7 @@ pub(crate) struct Worker<'a> {
     report: ThreadReport,
     /// Connections still connecting or handshaking.
     pending: usize,
-    /// Connections whose next send is due and waits for their echo.
+    /// Connections owing sends that wait for their echo.
     overdue: usize,
     ramp_reported: bool,
     traffic_started: bool,
@@ -191,13 +189,14 @@ impl<'a> Worker<'a> {
         control: &'a Control,
         ramp_start: Instant,
     ) -> io::Result<Worker<'a>> {
-        let to_open = settings
+        let to_open: VecDeque<u32> = settings
             .segment
             .ids(settings.connections)
             .skip(index)
             .step_by(settings.threads)
             .map(|id| id as u32)
             .collect();
+        let send_order = SendOrder::new(settings, to_open.iter().copied());
         let poll = Poll::new()?;
         let send_clock = match settings.rate {
             Some(_) => Some(SendClock::new(poll.registry(), SEND_CLOCK)?),
@@ -221,7 +220,8 @@ impl<'a> Worker<'a> {
             conns: Slab::new(),
             to_open,
             ramp_start,
-            timers: BinaryHeap::new(),
+            deadlines: BinaryHeap::new(),
+            send_order,
             scratch: vec![0; settings.size.max(64 * 1024)],
             report: ThreadReport {
                 connect: latency_histogram(),
@@ -269,10 +269,10 @@ impl<'a> Worker<'a> {
             }
             self.report_ramp_done();
             let timeout = if self.echoes_can_wait(phase) {
-                self.sleep_to_next_send(now);
+                self.sleep_to_next_send(now, phase);
                 Duration::ZERO
             } else {
-                self.poll_timeout(now)
+                self.poll_timeout(now, phase)
             };
             if let Err(err) = self.poll.poll(&mut events, Some(timeout))
                 && err.kind() != io::ErrorKind::Interrupted
@@ -326,10 +326,10 @@ impl<'a> Worker<'a> {
 
     /// Sleeps until the first timer falls due, less the wake-ahead, or at
     /// most until the next look at the phase.
-    fn sleep_to_next_send(&mut self, now: Instant) {
+    fn sleep_to_next_send(&mut self, now: Instant, phase: Phase) {
         let ahead = self.wake_ahead.get();
-        let wake = match self.timers.peek() {
-            Some(Reverse((at, ..))) => at.checked_sub(ahead).unwrap_or(*at),
+        let wake = match self.first_due(phase) {
+            Some(at) => at.checked_sub(ahead).unwrap_or(at),
             None => now + PHASE_CHECK,
         }
         .min(now + PHASE_CHECK);
@@ -358,7 +358,18 @@ impl<'a> Worker<'a> {
         }
     }
 
-    fn poll_timeout(&mut self, now: Instant) -> Duration {
+    /// The first deadline or (before the drain) send that falls due.
+    fn first_due(&self, phase: Phase) -> Option<Instant> {
+        let deadline = self.deadlines.peek().map(|Reverse((at, ..))| *at);
+        let send = self
+            .send_order
+            .as_ref()
+            .filter(|_| phase < Phase::Drain)
+            .and_then(SendOrder::next_due);
+        deadline.into_iter().chain(send).min()
+    }
+
+    fn poll_timeout(&mut self, now: Instant, phase: Phase) -> Duration {
         let next_open = match (self.to_open.front(), self.settings.connect_rate) {
             (Some(_), None) => Some(Duration::ZERO),
             (Some(&id), Some(rate)) => {
@@ -366,7 +377,7 @@ impl<'a> Worker<'a> {
             }
             (None, _) => None,
         };
-        let first = self.timers.peek().map(|Reverse((at, ..))| *at);
+        let first = self.first_due(phase);
         let ahead = WAKE_AHEAD.min(self.settings.burst);
         let next_timer = match (first, &mut self.send_clock) {
             (Some(at), Some(clock)) => {
@@ -434,8 +445,8 @@ impl<'a> Worker<'a> {
             state: State::Connecting,
             started: now,
             deadline: Some(now + self.settings.connect_timeout),
-            next_send: None,
-            overdue: false,
+            owed: 0,
+            owed_since: now,
             seq: 0,
             message,
             intended: now,
@@ -454,7 +465,7 @@ impl<'a> Worker<'a> {
         entry.insert(conn);
         self.pending += 1;
         if let Some(at) = deadline {
-            self.timers.push(Reverse((at, key, id, Due::Deadline)));
+            self.deadlines.push(Reverse((at, key, id)));
         }
     }
 
@@ -485,69 +496,56 @@ impl<'a> Worker<'a> {
         if !self.traffic_started {
             return;
         }
-        match self.settings.rate {
+        match &mut self.send_order {
             None => self.send_next(key, now, now),
-            Some(_) => {
-                let conn = &mut self.conns[key];
-                let Some((offset, _)) = self.settings.schedule_of(conn.id) else {
-                    return;
-                };
-                let start = self.control.traffic_start().unwrap_or(now);
-                conn.next_send = Some(start + offset);
-                self.schedule_send(key);
+            Some(order) => {
+                order.start(self.control.traffic_start().unwrap_or(now));
+                order.join(self.conns[key].id, key);
             }
-        }
-    }
-
-    fn schedule_send(&mut self, key: usize) {
-        let conn = &self.conns[key];
-        if let Some(at) = conn.next_send {
-            self.timers.push(Reverse((at, key, conn.id, Due::Send)));
         }
     }
 
     fn fire_timers(&mut self, now: Instant) {
-        while let Some(Reverse((at, key, id, due))) = self.timers.peek().copied() {
-            let slack = if due == Due::Send {
-                self.settings.burst
-            } else {
-                Duration::ZERO
-            };
-            if at > now + slack {
-                return;
+        while let Some(Reverse((at, key, id))) = self.deadlines.peek().copied() {
+            if at > now {
+                break;
             }
-            self.timers.pop();
+            self.deadlines.pop();
             let Some(conn) = self.conns.get(key).filter(|conn| conn.id == id) else {
                 continue;
             };
-            match due {
-                Due::Deadline if conn.deadline == Some(at) => {
-                    let kind = match conn.state {
-                        State::Connecting => ErrorKind::ConnectTimeout,
-                        _ => ErrorKind::HandshakeTimeout,
-                    };
-                    self.close(key, Some(kind));
+            if conn.deadline == Some(at) {
+                let kind = match conn.state {
+                    State::Connecting => ErrorKind::ConnectTimeout,
+                    _ => ErrorKind::HandshakeTimeout,
+                };
+                self.close(key, Some(kind));
+            }
+        }
+        if self.control.phase() >= Phase::Drain {
+            return;
+        }
+        let until = now + self.settings.burst;
+        while let Some((at, id, key)) = self.send_order.as_mut().and_then(|o| o.pop_due(until)) {
+            let Some(key) = key.filter(|&key| self.conns.get(key).is_some_and(|c| c.id == id))
+            else {
+                continue;
+            };
+            let conn = &mut self.conns[key];
+            match conn.state {
+                // Its own clock: sends that fall due together go out one
+                // after another, and each echo is timed from its send.
+                State::Idle => self.send_next(key, at, Instant::now()),
+                // Due while its last echo is out: it goes as soon as that
+                // echo is read, which must not wait for a sleep.
+                State::InFlight { .. } => {
+                    if conn.owed == 0 {
+                        conn.owed_since = at;
+                        self.overdue += 1;
+                    }
+                    conn.owed += 1;
                 }
-                Due::Send
-                    if conn.next_send == Some(at)
-                        && matches!(conn.state, State::Idle)
-                        && self.control.phase() < Phase::Drain =>
-                {
-                    // Its own clock: sends that fall due together go out one
-                    // after another, and each echo is timed from its send.
-                    self.send_next(key, at, Instant::now());
-                }
-                Due::Send
-                    if conn.next_send == Some(at)
-                        && !conn.overdue
-                        && self.control.phase() < Phase::Drain =>
-                {
-                    // Due while its last echo is out: it goes as soon as
-                    // that echo is read, which must not wait for a sleep.
-                    self.conns[key].overdue = true;
-                    self.overdue += 1;
-                }
-                _ => {}
+                State::Connecting | State::Handshaking(_) => {}
             }
         }
     }
@@ -592,7 +590,7 @@ impl<'a> Worker<'a> {
         let (deadline, id) = (conn.deadline, conn.id);
         write_all_now(&conn.stream, protocol::HELLO_LINE).map_err(|e| io_error_kind(&e))?;
         if let Some(at) = deadline {
-            self.timers.push(Reverse((at, key, id, Due::Deadline)));
+            self.deadlines.push(Reverse((at, key, id)));
         }
         // The reply may be there already (edge-triggered: read now).
         self.on_handshaking(key)
@@ -648,13 +646,6 @@ impl<'a> Worker<'a> {
     /// in the open loop, schedules the one after it.
     fn send_next(&mut self, key: usize, intended: Instant, now: Instant) {
         let conn = &mut self.conns[key];
-        // The schedule runs on whether or not this echo is back by then (it
-        // may be waiting, unread, for the thread's next wake).
-        if let Some((_, interval)) = self.settings.schedule_of(conn.id) {
-            let next = intended + interval;
-            conn.next_send = Some(next);
-            self.timers.push(Reverse((next, key, conn.id, Due::Send)));
-        }
         conn.seq += 1;
         message::stamp(&mut conn.message, conn.seq);
         conn.intended = intended;
@@ -743,10 +734,6 @@ impl<'a> Worker<'a> {
         let conn = &mut self.conns[key];
         conn.state = State::Idle;
         self.unpublished_in_flight -= 1;
-        let overdue = std::mem::take(&mut conn.overdue);
-        if overdue {
-            self.overdue -= 1;
-        }
         // A stamp from before the send belongs to other bytes (seen about
         // once in 100,000 echoes): the read time bounds the arrival instead.
         let stamp = stamp
@@ -798,17 +785,21 @@ impl<'a> Worker<'a> {
         if phase >= Phase::Drain {
             return;
         }
-        match (self.settings.rate, conn.next_send) {
-            (None, _) => self.send_next(key, now, now),
-            // Behind schedule (the next send fell due while this echo was
-            // out): send at once, and let the latency show it.
-            (Some(_), Some(next)) if next <= now => self.send_next(key, next, now),
-            // Its timer came early, within the burst, and found this echo
-            // out: set it again. Otherwise it is still set.
-            (Some(_), Some(next)) if overdue => {
-                self.timers.push(Reverse((next, key, conn.id, Due::Send)));
+        match &self.send_order {
+            None => self.send_next(key, now, now),
+            // Behind schedule: its next send fell due while this echo was
+            // out (or, within the burst, just before it was read): it goes
+            // at once, and the latency shows it.
+            Some(order) if conn.owed > 0 => {
+                let at = conn.owed_since;
+                conn.owed -= 1;
+                conn.owed_since = at + order.interval();
+                if conn.owed == 0 {
+                    self.overdue -= 1;
+                }
+                self.send_next(key, at, now);
             }
-            (Some(_), _) => {}
+            Some(_) => {}
         }
     }
 
@@ -817,7 +808,7 @@ impl<'a> Worker<'a> {
             return;
         };
         let _ = self.poll.registry().deregister(&mut conn.stream);
-        if conn.overdue {
+        if conn.owed > 0 {
             self.overdue -= 1;
         }
         if let State::InFlight { .. } = conn.state {

@@ -51,6 +51,7 @@ pub mod machine;
 pub mod message;
 pub mod report;
 mod send_clock;
+mod send_order;
 pub mod settings;
 
 use std::io;

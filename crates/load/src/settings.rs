@@ -300,10 +300,9 @@ pub fn parse_source_addrs(text: &str) -> Result<Vec<IpAddr>, String> {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn settings(connections: usize, rate: Option<f64>, segment: Segment) -> Settings {
+impl Settings {
+    /// Settings for unit tests: `connections` at `rate` (or closed loop), nowhere.
+    pub(crate) fn for_tests(connections: usize, rate: Option<f64>, segment: Segment) -> Settings {
         Settings {
             target: "127.0.0.1:1".parse().unwrap(),
             handshake: true,
@@ -322,6 +321,15 @@ mod tests {
             segment,
             start_at: None,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn settings(connections: usize, rate: Option<f64>, segment: Segment) -> Settings {
+        Settings::for_tests(connections, rate, segment)
     }
 
     #[test]
