@@ -120,11 +120,8 @@ pub(crate) fn setting_lines(results: &BenchResults) -> Vec<String> {
         results
             .points
             .iter()
-            .filter_map(|point| point.load.as_ref())
-            .fold(EchoTiming::default(), |mut sum, load| {
-                sum.add(load.echo_timing);
-                sum
-            })
+            .filter_map(|point| Some(point.load.as_ref()?.echo_timing))
+            .sum::<EchoTiming>()
             .describe(),
         "regenerate the plots, report.html and this README from `results.json` alone: `c10k plot <this folder>`".into(),
     ]

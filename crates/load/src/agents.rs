@@ -16,8 +16,8 @@ use serde::Deserialize;
 
 use crate::machine::{self, Machine};
 use crate::report::{
-    EchoTiming, EncodedHistograms, Errors, Fairness, IntervalLog, Latencies, PerConnection, Report,
-    Results, Schedule, Summary,
+    EncodedHistograms, Errors, Fairness, IntervalLog, Latencies, PerConnection, Report, Results,
+    Schedule, Summary, littles_law, per_message,
 };
 use crate::settings::{Segment, Settings};
 
@@ -264,26 +264,23 @@ fn merged_results(settings: &Settings, agents: &[AgentRecord], histograms: &Hist
         unfinished: each().map(|r| r.unfinished).sum(),
         // Each message is out until the thread reads its echo: the read
         // time, which older records' `echo` was.
-        littles_law: {
-            let out = histograms.echo_user.as_ref().unwrap_or(echo);
-            (settings.rate.is_none() && ready > 0 && !out.is_empty())
-                .then(|| messages_per_s * out.mean() / 1e9 / ready as f64)
-        },
+        littles_law: littles_law(
+            settings,
+            messages_per_s,
+            histograms.echo_user.as_ref().unwrap_or(echo),
+            ready,
+        ),
         schedule,
-        echo_timing: each().fold(EchoTiming::default(), |mut sum, r| {
-            sum.add(r.echo_timing);
-            sum
-        }),
+        echo_timing: each().map(|r| r.echo_timing).sum(),
         // Per second, the agents' histograms are in their interval logs.
         p99_by_second_us: Vec::new(),
         load_cpu_s,
-        load_cpu_us_per_message: load_cpu_s
-            .filter(|_| messages > 0)
-            .map(|cpu| cpu * 1e6 / messages as f64),
+        load_cpu_us_per_message: per_message(load_cpu_s.map(|cpu| cpu * 1e6), messages),
         load_voluntary_switches: load_switches,
-        load_voluntary_switches_per_message: load_switches
-            .filter(|_| messages > 0)
-            .map(|switches| switches as f64 / messages as f64),
+        load_voluntary_switches_per_message: per_message(
+            load_switches.map(|switches| switches as f64),
+            messages,
+        ),
         megabytes_per_s: each().map(|r| r.megabytes_per_s).sum(),
         latency: Latencies {
             connect: Summary::of(connect),

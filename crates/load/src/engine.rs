@@ -47,7 +47,7 @@ use socket2::{Domain, Protocol, Socket, Type};
 use super::control::{Control, Phase, Window};
 use super::kernel_timestamps;
 use super::message;
-use super::report::{ErrorKind, Errors};
+use super::report::{EchoTiming, ErrorKind, Errors};
 use super::send_clock::SendClock;
 use super::send_order::SendOrder;
 use super::settings::Settings;
@@ -69,6 +69,8 @@ const WAKE_AHEAD: Duration = Duration::from_micros(25);
 /// allows (`tcp_wmem`/`tcp_rmem` minimum, 4 KiB), so neither side's write
 /// can block on it.
 const WAKELESS_MAX_SIZE: usize = 4096;
+/// Per-second histogram pairs a thread allocates before the window.
+const PREALLOCATED_SECONDS: u64 = 300;
 /// The send clock's token; connections are slab keys, far below it.
 const SEND_CLOCK: Token = Token(usize::MAX);
 
@@ -83,9 +85,8 @@ pub(crate) struct ThreadReport {
     pub(crate) echo_uncorrected: Histogram<u64>,
     /// Echo latency to when the thread read it, corrected: the user-space timing.
     pub(crate) echo_user: Histogram<u64>,
-    /// Recorded echoes timed by a kernel stamp, and by the read time.
-    pub(crate) kernel_timed: u64,
-    pub(crate) read_timed: u64,
+    /// How many recorded echoes a kernel stamp timed, and how many their read time.
+    pub(crate) echo_timing: EchoTiming,
     /// Open loop: how late each send inside the window went out.
     pub(crate) send_lag: Histogram<u64>,
     /// Open loop: sends inside the window.
@@ -203,8 +204,11 @@ impl<'a> Worker<'a> {
             None => None,
         };
         // Every second the window and drain can have, allocated before
-        // the window rather than on its hot path.
-        let seconds = settings.duration.as_secs() + settings.drain.as_secs() + 2;
+        // the window rather than on its hot path; a longer run (a soak)
+        // adds a pair a second after these, rather than zeroing a quarter
+        // megabyte per second of it before it starts.
+        let seconds =
+            (settings.duration.as_secs() + settings.drain.as_secs() + 2).min(PREALLOCATED_SECONDS);
         let intervals = (0..seconds)
             .map(|_| [latency_histogram(), latency_histogram()])
             .collect();
@@ -229,8 +233,7 @@ impl<'a> Worker<'a> {
                 echo: latency_histogram(),
                 echo_uncorrected: latency_histogram(),
                 echo_user: latency_histogram(),
-                kernel_timed: 0,
-                read_timed: 0,
+                echo_timing: EchoTiming::default(),
                 send_lag: latency_histogram(),
                 sends: 0,
                 intervals,
@@ -642,8 +645,7 @@ impl<'a> Worker<'a> {
         Ok(())
     }
 
-    /// Sends the connection's next message, meant to go out at `intended`;
-    /// in the open loop, schedules the one after it.
+    /// Sends the connection's next message, meant to go out at `intended`.
     fn send_next(&mut self, key: usize, intended: Instant, now: Instant) {
         let conn = &mut self.conns[key];
         conn.seq += 1;
@@ -737,7 +739,7 @@ impl<'a> Worker<'a> {
         // A stamp from before the send belongs to other bytes (seen about
         // once in 100,000 echoes): the read time bounds the arrival instead.
         let stamp = stamp
-            .map(kernel_timestamps::to_instant)
+            .map(|stamp| kernel_timestamps::to_instant(stamp, now))
             .filter(|&at| at >= conn.sent_at);
         let arrived = stamp.map_or(now, |at| at.min(now));
         // From the scheduled time, or the actual one if it went out early.
@@ -767,8 +769,8 @@ impl<'a> Worker<'a> {
             self.report.echo_uncorrected.saturating_record(uncorrected);
             self.report.echo_user.saturating_record(nanos(now - since));
             match stamp {
-                Some(_) => self.report.kernel_timed += 1,
-                None => self.report.read_timed += 1,
+                Some(_) => self.report.echo_timing.kernel += 1,
+                None => self.report.echo_timing.read += 1,
             }
             if let Some(start) = self.control.measure_start() {
                 let second = arrived.saturating_duration_since(start).as_secs() as usize;

@@ -92,12 +92,12 @@ fn wall_time(stamp: &libc::timespec) -> Option<SystemTime> {
     (secs != 0 || nanos != 0).then(|| UNIX_EPOCH + Duration::new(secs, nanos))
 }
 
-/// `stamp` (wall clock) as an [`Instant`], read against both clocks now:
-/// stamps are `CLOCK_REALTIME`, the schedule is monotonic, and over the
-/// microseconds between arrival and reading the two run at the same rate.
-pub(crate) fn to_instant(stamp: SystemTime) -> Instant {
-    let (now, wall) = (Instant::now(), SystemTime::now());
-    let age = wall.duration_since(stamp).unwrap_or_default();
+/// `stamp` (wall clock) as an [`Instant`], given the monotonic clock read
+/// just now: stamps are `CLOCK_REALTIME`, the schedule is monotonic, and
+/// over the microseconds between arrival and reading the two run at the
+/// same rate.
+pub(crate) fn to_instant(stamp: SystemTime, now: Instant) -> Instant {
+    let age = SystemTime::now().duration_since(stamp).unwrap_or_default();
     now.checked_sub(age).unwrap_or(now)
 }
 
@@ -109,11 +109,17 @@ mod tests {
 
     use super::*;
 
-    #[test]
-    fn a_stamped_read_says_when_the_bytes_arrived() {
+    /// A loopback connection: (client, server).
+    fn connected_pair() -> (TcpStream, TcpStream) {
         let listener = TcpListener::bind("127.0.0.1:0").unwrap();
         let client = TcpStream::connect(listener.local_addr().unwrap()).unwrap();
-        let (mut server, _) = listener.accept().unwrap();
+        let (server, _) = listener.accept().unwrap();
+        (client, server)
+    }
+
+    #[test]
+    fn a_stamped_read_says_when_the_bytes_arrived() {
+        let (client, mut server) = connected_pair();
         enable(client.as_fd()).unwrap();
         // The first socket to ask turns stamping on through a work queue.
         std::thread::sleep(Duration::from_millis(20));
@@ -123,7 +129,8 @@ mod tests {
         let mut buf = [0; 16];
         let (read, stamp) = recv(client.as_fd(), &mut buf).unwrap();
         assert_eq!(&buf[..read], b"echo");
-        let arrived = to_instant(stamp.expect("loopback gives software receive stamps"));
+        let stamp = stamp.expect("loopback gives software receive stamps");
+        let arrived = to_instant(stamp, Instant::now());
         // Arrived right after the write, not when it was read 30 ms later.
         assert!(arrived >= before, "stamped before it was sent");
         assert!(
@@ -135,9 +142,7 @@ mod tests {
 
     #[test]
     fn an_unstamped_socket_reads_without_a_stamp() {
-        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-        let client = TcpStream::connect(listener.local_addr().unwrap()).unwrap();
-        let (mut server, _) = listener.accept().unwrap();
+        let (client, mut server) = connected_pair();
         server.write_all(b"echo").unwrap();
         std::thread::sleep(Duration::from_millis(5));
         let mut buf = [0; 16];

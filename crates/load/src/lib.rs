@@ -65,8 +65,8 @@ pub use control::Phase;
 use engine::{ThreadReport, Worker, latency_histogram};
 pub use report::Report;
 use report::{
-    EchoTiming, EncodedHistograms, Errors, Fairness, IntervalLog, Latencies, PerConnection,
-    Results, Schedule, Summary, jain_index,
+    EncodedHistograms, Errors, Fairness, IntervalLog, Latencies, PerConnection, Results, Schedule,
+    Summary, jain_index,
 };
 pub use settings::Settings;
 
@@ -244,7 +244,7 @@ fn merge(settings: Settings, reports: Vec<ThreadReport>, window: MeasuredWindow)
     let mut echo = latency_histogram();
     let mut echo_uncorrected = latency_histogram();
     let mut echo_user = latency_histogram();
-    let (mut kernel_timed, mut read_timed) = (0, 0);
+    let mut echo_timing = Vec::new();
     let mut send_lag = latency_histogram();
     let mut intervals = IntervalLog::new(window.began);
     let mut errors = Errors::default();
@@ -260,8 +260,7 @@ fn merge(settings: Settings, reports: Vec<ThreadReport>, window: MeasuredWindow)
         let _ = echo.add(&report.echo);
         let _ = echo_uncorrected.add(&report.echo_uncorrected);
         let _ = echo_user.add(&report.echo_user);
-        kernel_timed += report.kernel_timed;
-        read_timed += report.read_timed;
+        echo_timing.push(report.echo_timing);
         let _ = send_lag.add(&report.send_lag);
         intervals.add(report.intervals);
         drained += report.drained;
@@ -284,8 +283,7 @@ fn merge(settings: Settings, reports: Vec<ThreadReport>, window: MeasuredWindow)
     // Closed loop: every ready connection has one message out all the time,
     // so rate x mean latency should equal the connections (Little's law).
     // Each message is out until the thread reads its echo: the read time.
-    let littles_law = (settings.rate.is_none() && ready > 0 && !echo_user.is_empty())
-        .then(|| messages_per_s * echo_user.mean() / 1e9 / ready as f64);
+    let littles_law = report::littles_law(&settings, messages_per_s, &echo_user, ready);
     let schedule = settings.rate.map(|requested| {
         // The whole run's schedule, of which this agent's ready connections
         // carry their share.
@@ -306,20 +304,15 @@ fn merge(settings: Settings, reports: Vec<ThreadReport>, window: MeasuredWindow)
         unfinished,
         littles_law,
         schedule,
-        echo_timing: EchoTiming {
-            kernel: kernel_timed,
-            read: read_timed,
-        },
+        echo_timing: echo_timing.into_iter().sum(),
         p99_by_second_us: intervals.p99_by_second_us(),
         load_cpu_s: cpu,
-        load_cpu_us_per_message: cpu
-            .filter(|_| messages > 0)
-            .map(|cpu| cpu * 1e6 / messages as f64),
+        load_cpu_us_per_message: report::per_message(cpu.map(|cpu| cpu * 1e6), messages),
         load_voluntary_switches: window.switches,
-        load_voluntary_switches_per_message: window
-            .switches
-            .filter(|_| messages > 0)
-            .map(|switches| switches as f64 / messages as f64),
+        load_voluntary_switches_per_message: report::per_message(
+            window.switches.map(|switches| switches as f64),
+            messages,
+        ),
         megabytes_per_s: (messages as f64 * settings.size as f64) / seconds / 1e6,
         latency: Latencies {
             connect: Summary::of(&connect),

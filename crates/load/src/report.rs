@@ -167,13 +167,17 @@ pub struct EchoTiming {
     pub read: u64,
 }
 
-impl EchoTiming {
-    /// Both runs' echoes (agents' records merged).
-    pub fn add(&mut self, other: EchoTiming) {
-        self.kernel += other.kernel;
-        self.read += other.read;
+impl std::iter::Sum for EchoTiming {
+    /// Several threads' or agents' echoes together.
+    fn sum<I: Iterator<Item = EchoTiming>>(timings: I) -> EchoTiming {
+        timings.fold(EchoTiming::default(), |sum, t| EchoTiming {
+            kernel: sum.kernel + t.kernel,
+            read: sum.read + t.read,
+        })
     }
+}
 
+impl EchoTiming {
     /// What the table says about it.
     pub fn describe(self) -> String {
         match (self.kernel, self.read) {
@@ -669,6 +673,26 @@ impl Report {
     }
 }
 
+/// `total` (CPU microseconds, sleeps) per message, where any was counted.
+pub(crate) fn per_message(total: Option<f64>, messages: u64) -> Option<f64> {
+    total
+        .filter(|_| messages > 0)
+        .map(|total| total / messages as f64)
+}
+
+/// Closed loop: messages/s x mean time a message is out (`out`, in
+/// nanoseconds) / ready connections, which Little's law says is 1: every
+/// connection always has one message out. `None` in the open loop.
+pub(crate) fn littles_law(
+    settings: &Settings,
+    messages_per_s: f64,
+    out: &Histogram<u64>,
+    ready: usize,
+) -> Option<f64> {
+    (settings.rate.is_none() && ready > 0 && !out.is_empty())
+        .then(|| messages_per_s * out.mean() / 1e9 / ready as f64)
+}
+
 /// Jain's fairness index of `counts`: `(sum x)^2 / (n * sum x^2)`.
 pub fn jain_index(counts: &[u64]) -> Option<f64> {
     PerConnection::of(counts).jain_index()
@@ -692,11 +716,15 @@ mod tests {
             "{}",
             timing(98, 2)
         );
-        let mut sum = EchoTiming { kernel: 1, read: 2 };
-        sum.add(EchoTiming {
-            kernel: 10,
-            read: 20,
-        });
+        let sum: EchoTiming = [
+            EchoTiming { kernel: 1, read: 2 },
+            EchoTiming {
+                kernel: 10,
+                read: 20,
+            },
+        ]
+        .into_iter()
+        .sum();
         assert_eq!(
             sum,
             EchoTiming {
