@@ -37,7 +37,7 @@ use indicatif::{MultiProgress, ProgressBar, ProgressStyle};
 use load::machine;
 
 use contender::Contender;
-pub use matrix::{Spec, abba, rough_duration, specs};
+pub use matrix::{Spec, abba, rough_duration, runs, specs};
 use point::run_point;
 use record::{BenchResults, Loop, ModelInfo, Plan};
 
@@ -54,7 +54,7 @@ pub fn run(
 ) -> BenchResults {
     let _ = rlimit::increase_nofile_limit(u64::MAX);
     let specs = specs(&plan);
-    let total = specs.len() * models.len() * plan.repeat;
+    let total = runs(&plan, models.len());
     let multi = if show_progress {
         MultiProgress::new()
     } else {
@@ -90,7 +90,7 @@ pub fn run(
     let hlogs = std::fs::create_dir_all(&hlogs).ok().map(|()| hlogs);
     let mut points = Vec::with_capacity(total);
     for spec in &specs {
-        for repetition in 0..plan.repeat {
+        for repetition in 0..spec.repetitions(&plan) {
             for model in abba(models, repetition) {
                 overall.set_message(format!(
                     "{} {:?} c={} s={}{}",

@@ -14,6 +14,21 @@ pub struct Spec {
     pub rate: Option<f64>,
 }
 
+impl Spec {
+    /// How many times `plan` runs this point.
+    pub fn repetitions(&self, plan: &Plan) -> usize {
+        plan.repetitions(self.rate, self.connections, self.size)
+    }
+}
+
+/// Every run a plan asks for, one per model and repetition of each point.
+pub fn runs(plan: &Plan, models: usize) -> usize {
+    specs(plan)
+        .iter()
+        .map(|spec| spec.repetitions(plan) * models)
+        .sum()
+}
+
 /// The points `plan` asks for, in run order: the fixed-rate series first
 /// (the headline), then the closed loop, then the open-loop latency series.
 pub fn specs(plan: &Plan) -> Vec<Spec> {
@@ -59,8 +74,7 @@ pub fn abba<T>(models: &[T], repetition: usize) -> Vec<&T> {
 /// How long a plan takes at most, roughly, for the progress estimate and the README.
 pub fn rough_duration(plan: &Plan, models: usize) -> Duration {
     let per_point = plan.warmup_s + plan.duration_s + 1.0;
-    let points = specs(plan).len() * models * plan.repeat;
-    Duration::from_secs_f64(per_point * points as f64)
+    Duration::from_secs_f64(per_point * runs(plan, models) as f64)
 }
 
 #[cfg(test)]
@@ -79,6 +93,7 @@ mod tests {
             hold_s: 0.0,
             connect_timeout_s: 1.0,
             repeat: 1,
+            efficiency_repeat: Some(5),
             pin: false,
             efficiency_rates: vec![1000.0, 2000.0],
             efficiency_conns: vec![10, 100],
@@ -97,6 +112,11 @@ mod tests {
         );
         assert_eq!(specs[4].mode, Loop::Closed);
         assert_eq!(specs[7].connections, 10);
+        // The fixed-rate points run 5 times, the rest (the open point at
+        // 1000/s over 10 is one of them) once.
+        let repetitions: Vec<usize> = specs.iter().map(|s| s.repetitions(&plan)).collect();
+        assert_eq!(repetitions, [5, 5, 5, 5, 1, 1, 1, 1]);
+        assert_eq!(runs(&plan, 3), 3 * (4 * 5 + 4));
     }
 
     #[test]

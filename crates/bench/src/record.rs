@@ -20,8 +20,10 @@ use process_stats::{KernelMemory, ProcSample};
 /// load record's `echo_timing` says how many echoes had one), with the
 /// time the load read each echo beside it as `echo_user`; in the open loop
 /// the load no longer wakes for echoes, so a server no longer pays for
-/// waking it. Records of 2 read as they are: timed when read.
-pub const SCHEMA: u32 = 3;
+/// waking it. Records of 2 read as they are: timed when read. 4: the plan
+/// may run the fixed-rate efficiency points more often than the rest
+/// (`efficiency_repeat`); records of 3 ran every point `repeat` times.
+pub const SCHEMA: u32 = 4;
 
 /// Everything one `c10k bench` run recorded.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -60,6 +62,7 @@ pub struct Plan {
     pub warmup_s: f64,
     pub hold_s: f64,
     pub connect_timeout_s: f64,
+    /// Runs of every point, but see `efficiency_repeat`.
     pub repeat: usize,
     pub pin: bool,
     /// The fixed-rate efficiency series: open-loop points at each of these
@@ -68,6 +71,11 @@ pub struct Plan {
     pub efficiency_rates: Vec<f64>,
     #[serde(default)]
     pub efficiency_conns: Vec<usize>,
+    /// Runs of each fixed-rate efficiency point, the headline, so that its
+    /// band is the middle half of enough runs (absent: `repeat`, as in
+    /// records made before it was a setting).
+    #[serde(default)]
+    pub efficiency_repeat: Option<usize>,
     /// The CPUs the server runs on (empty: unpinned).
     #[serde(default)]
     pub server_cpus: Vec<usize>,
@@ -102,6 +110,25 @@ impl Plan {
             .iter()
             .flat_map(|&conns| self.efficiency_rates.iter().map(move |&rate| (rate, conns)))
             .collect()
+    }
+
+    /// Whether an open-loop point at `rate` over `connections` with
+    /// `size`-byte messages is one of the fixed-rate efficiency points.
+    pub fn is_efficiency_point(&self, rate: f64, connections: usize, size: usize) -> bool {
+        size == self.base_size()
+            && self.efficiency_rates.contains(&rate)
+            && self.efficiency_conns.contains(&connections)
+    }
+
+    /// How many times the plan runs a point (`rate` is `None` in the closed
+    /// loop): the efficiency points `efficiency_repeat` times, the rest `repeat`.
+    pub fn repetitions(&self, rate: Option<f64>, connections: usize, size: usize) -> usize {
+        match rate {
+            Some(rate) if self.is_efficiency_point(rate, connections, size) => {
+                self.efficiency_repeat.unwrap_or(self.repeat)
+            }
+            _ => self.repeat,
+        }
     }
 
     /// Whether both sides run on CPUs of their own.
