@@ -4,7 +4,8 @@
 //! not drawing.
 //!
 //! Every value a line passes through is the median over repetitions, with
-//! the smallest and largest beside it for the band. Each value also carries
+//! its band beside it (the middle half from five repetitions on, else the
+//! smallest to the largest: [`Spread`]). Each value also carries
 //! its state, so that neither view can draw a figure about the load
 //! generator, or about a model that served only some of its connections, as
 //! ordinary data: see [`State`].
@@ -16,7 +17,9 @@ use serde::Serialize;
 use bench::record::Loop;
 use load::report::EncodedHistograms;
 
-use crate::figures::{At, Figure, Figures, Group, ModelSummary, Spread, State};
+use crate::figures::{
+    At, Figure, Figures, Group, ModelSummary, QUARTILES_FROM, Spread, State, band_words,
+};
 use crate::numbers::short_number;
 
 /// One plot.
@@ -115,8 +118,11 @@ pub(crate) struct Dot {
     pub(crate) x: f64,
     /// The median over repetitions.
     pub(crate) y: f64,
-    pub(crate) min: f64,
-    pub(crate) max: f64,
+    /// The band around it ([`Spread::low`], [`Spread::high`]).
+    pub(crate) low: f64,
+    pub(crate) high: f64,
+    /// The repetitions it is made of.
+    pub(crate) runs: usize,
     pub(crate) state: State,
     /// The matrix point behind the value (its place in the point list), if one is.
     pub(crate) point: Option<usize>,
@@ -129,7 +135,7 @@ impl Dot {
     pub(crate) fn extent(&self) -> [f64; 3] {
         match self.state {
             State::Partial => [self.y; 3],
-            _ => [self.min, self.max, self.y],
+            _ => [self.low, self.high, self.y],
         }
     }
 }
@@ -213,7 +219,6 @@ fn connection_series(figures: &Figures<'_>, size: usize, figure: Figure) -> Char
         .collect();
     let series = lines(figures, &at, |x, _| x, figure);
     line_chart(
-        figures,
         (file, title),
         (Axis::log("connections (log scale)"), y),
         series,
@@ -235,7 +240,6 @@ fn knee(figures: &Figures<'_>) -> Chart {
     };
     let series = lines(figures, &at, achieved, Figure::P99);
     line_chart(
-        figures,
         (
             "latency-vs-rate.svg".into(),
             format!(
@@ -272,8 +276,9 @@ fn efficiency(figures: &Figures<'_>) -> Chart {
                         Some(Dot {
                             x: spread.median,
                             y: 0.0,
-                            min: spread.min,
-                            max: spread.max,
+                            low: spread.low,
+                            high: spread.high,
+                            runs: spread.runs,
                             state: group.state,
                             point: Some(group.first),
                         })
@@ -313,7 +318,7 @@ fn efficiency(figures: &Figures<'_>) -> Chart {
     let complete = values(&panels)
         .iter()
         .filter(|dot| dot.state != State::Partial)
-        .map(|dot| dot.max)
+        .map(|dot| dot.high)
         .fold(f64::NEG_INFINITY, f64::max);
     // Only partial values: they set the axis, as nothing else would.
     let x_max = if complete.is_finite() {
@@ -327,13 +332,16 @@ fn efficiency(figures: &Figures<'_>) -> Chart {
             row.note.push_str(", off scale");
         }
     }
-    let states: Vec<State> = values(&panels).iter().map(|dot| dot.state).collect();
+    let marks: Vec<(State, usize)> = values(&panels)
+        .iter()
+        .map(|dot| (dot.state, dot.runs))
+        .collect();
     Chart {
         file: "efficiency.svg".into(),
         title: format!("Server CPU per message at fixed offered rates, {size} B"),
         x: Axis::linear("server CPU microseconds per message (lower is better)"),
         y: Axis::linear("model, cheapest first"),
-        caption: caption(figures, &states, Summary::Dots, vec![
+        caption: caption(&marks, Summary::Dots, vec![
             "Each panel lists the models cheapest first; a value not about every connection, and a model without one, come last; a value off scale sits at the axis's end.".into(),
         ]),
         // A column per offered rate, a row per connection count.
@@ -413,8 +421,9 @@ fn spectrum(figures: &Figures<'_>) -> Chart {
                         Dot {
                             x,
                             y: us(&all),
-                            min: each.map_or(0.0, |s| s.min),
-                            max: each.map_or(0.0, |s| s.max),
+                            low: each.map_or(0.0, |s| s.low),
+                            high: each.map_or(0.0, |s| s.high),
+                            runs: each.map_or(0, |s| s.runs),
                             state,
                             point: None,
                         }
@@ -432,7 +441,6 @@ fn spectrum(figures: &Figures<'_>) -> Chart {
         None => format!("closed loop, {connections} connections"),
     };
     let mut chart = line_chart(
-        figures,
         (
             "latency-spectrum.svg".into(),
             format!("Echo latency by percentile, {place}, {size} B"),
@@ -478,8 +486,9 @@ fn over_time(figures: &Figures<'_>) -> Chart {
                     Some(Dot {
                         x: second as f64 + 1.0,
                         y: spread.median,
-                        min: spread.min,
-                        max: spread.max,
+                        low: spread.low,
+                        high: spread.high,
+                        runs: spread.runs,
                         state,
                         point: None,
                     })
@@ -489,7 +498,6 @@ fn over_time(figures: &Figures<'_>) -> Chart {
         })
         .collect();
     line_chart(
-        figures,
         (
             "p99-over-time.svg".into(),
             format!("p99 echo latency per second, {largest} connections, closed loop, {size} B"),
@@ -612,8 +620,9 @@ fn lines(
                     Some(Dot {
                         x: place(x, group),
                         y: spread.median,
-                        min: spread.min,
-                        max: spread.max,
+                        low: spread.low,
+                        high: spread.high,
+                        runs: spread.runs,
                         state: group.state,
                         point: Some(group.first),
                     })
@@ -636,39 +645,34 @@ enum Summary {
 /// A line chart, its caption saying what its marks mean and how many
 /// values are not about the server alone.
 fn line_chart(
-    figures: &Figures<'_>,
     (file, title): (String, String),
     (x, y): (Axis, Axis),
     series: Vec<Series>,
     summary: Summary,
     notes: Vec<String>,
 ) -> Chart {
-    let states: Vec<State> = series
+    let marks: Vec<(State, usize)> = series
         .iter()
         .flat_map(|s| &s.dots)
-        .map(|d| d.state)
+        .map(|d| (d.state, d.runs))
         .collect();
     Chart {
         file,
         title,
         x,
         y,
-        caption: caption(figures, &states, summary, notes),
+        caption: caption(&marks, summary, notes),
         body: Body::Lines { series },
         marker_every: 1,
     }
 }
 
 /// What a chart's marks mean, counting the values of each state among
-/// `states`, then `notes`.
-fn caption(
-    figures: &Figures<'_>,
-    states: &[State],
-    summary: Summary,
-    notes: Vec<String>,
-) -> Vec<String> {
-    let count = |state: State| states.iter().filter(|&&s| s == state).count();
-    let repeat = figures.results.plan.repeat;
+/// `marks` (each value's state and repetitions), then `notes`.
+fn caption(marks: &[(State, usize)], summary: Summary, notes: Vec<String>) -> Vec<String> {
+    let count = |state: State| marks.iter().filter(|&&(s, _)| s == state).count();
+    let runs = marks.iter().map(|&(_, runs)| runs).filter(|&runs| runs > 0);
+    let (fewest, most) = (runs.clone().min().unwrap_or(1), runs.max().unwrap_or(1));
     let (band, filled, hollow, faded) = match summary {
         Summary::Dots => (
             "the bar",
@@ -683,15 +687,29 @@ fn caption(
             "Faded markers, not joined",
         ),
     };
-    let spread = if repeat > 1 {
-        format!("medians of {repeat} repetitions, {band} from the smallest to the largest")
+    let covers = if band_words(fewest) == band_words(most) {
+        band_words(most).to_string()
+    } else {
+        format!(
+            "{} where there are {QUARTILES_FROM} or more, else {}",
+            band_words(most),
+            band_words(fewest)
+        )
+    };
+    let repetitions = if fewest == most {
+        format!("{most}")
+    } else {
+        format!("{fewest} to {most}")
+    };
+    let spread = if most > 1 {
+        format!("medians of {repetitions} repetitions, {band} covering {covers}")
     } else {
         "one repetition, so no spread was measured".to_string()
     };
     let server = count(State::Server);
     let mut caption = vec![match summary {
         Summary::Added { corrected } => format!(
-            "Solid lines: every repetition's echoes together{}, a figure about the server; the band runs from each percentile's smallest to its largest over the repetitions.",
+            "Solid lines: every repetition's echoes together{}, a figure about the server; at each percentile the band covers {covers} of the repetitions' values.",
             if corrected {
                 ", corrected for coordinated omission"
             } else {
@@ -808,7 +826,7 @@ mod tests {
                 assert_eq!(row.off_scale, dot.x > *x_max, "{}", row.note);
                 assert!(!row.off_scale || dot.state == State::Partial);
                 if dot.state != State::Partial {
-                    assert!(dot.max <= *x_max);
+                    assert!(dot.high <= *x_max);
                 }
             }
         }

@@ -95,12 +95,23 @@ pub(crate) fn fully_served(point: &Point) -> bool {
         .is_some_and(|l| l.connections_ready == point.connections)
 }
 
-/// The median and range of a figure over repetitions.
+/// From this many runs on, a band is the middle half of them (first to
+/// third quartile), which one outlier on either side cannot move; with
+/// fewer, quartiles would be guesses, and the band is the whole range.
+pub(crate) const QUARTILES_FROM: usize = 5;
+
+/// The median, range and band of a figure over repetitions.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub(crate) struct Spread {
     pub(crate) median: f64,
     pub(crate) min: f64,
     pub(crate) max: f64,
+    /// The band views draw and rank by: the quartiles from
+    /// [`QUARTILES_FROM`] values on, else `min` and `max`.
+    pub(crate) low: f64,
+    pub(crate) high: f64,
+    /// How many values it is made of.
+    pub(crate) runs: usize,
 }
 
 impl Spread {
@@ -111,17 +122,35 @@ impl Spread {
             return None;
         }
         values.sort_by(f64::total_cmp);
-        let mid = values.len() / 2;
-        let median = if values.len() % 2 == 1 {
-            values[mid]
-        } else {
-            (values[mid - 1] + values[mid]) / 2.0
-        };
+        let (min, max) = (values[0], values[values.len() - 1]);
+        let quartiles = values.len() >= QUARTILES_FROM;
         Some(Spread {
-            median,
-            min: values[0],
-            max: values[values.len() - 1],
+            median: quantile(&values, 0.5),
+            min,
+            max,
+            low: if quartiles { quantile(&values, 0.25) } else { min },
+            high: if quartiles { quantile(&values, 0.75) } else { max },
+            runs: values.len(),
         })
+    }
+}
+
+/// The `q` quantile of sorted `values`, interpolating between neighbours
+/// (the usual definition: the median of an even count is the mean of the two
+/// middle values; the quartiles of 5 are the second and fourth).
+fn quantile(values: &[f64], q: f64) -> f64 {
+    let position = q * (values.len() - 1) as f64;
+    let below = position.floor() as usize;
+    let above = (below + 1).min(values.len() - 1);
+    values[below] + (position - below as f64) * (values[above] - values[below])
+}
+
+/// What a band over `runs` repetitions covers, for captions and READMEs.
+pub(crate) fn band_words(runs: usize) -> &'static str {
+    if runs >= QUARTILES_FROM {
+        "the middle half (first to third quartile)"
+    } else {
+        "the whole range (smallest to largest)"
     }
 }
 
@@ -435,7 +464,19 @@ mod tests {
     fn the_spread_is_the_median_and_range_of_finite_values() {
         let spread = Spread::of(vec![3.0, 1.0, f64::NAN, 2.0]).unwrap();
         assert_eq!((spread.median, spread.min, spread.max), (2.0, 1.0, 3.0));
+        // Too few runs for quartiles: the band is the range.
+        assert_eq!((spread.low, spread.high, spread.runs), (1.0, 3.0, 3));
         assert_eq!(Spread::of(vec![1.0, 4.0]).unwrap().median, 2.5);
         assert!(Spread::of(vec![]).is_none());
+    }
+
+    #[test]
+    fn from_five_runs_one_outlier_stays_outside_the_band() {
+        let spread = Spread::of(vec![10.0, 11.0, 12.0, 13.0, 90.0]).unwrap();
+        assert_eq!((spread.median, spread.min, spread.max), (12.0, 10.0, 90.0));
+        assert_eq!((spread.low, spread.high), (11.0, 13.0));
+        // Six: the quartiles interpolate between neighbours.
+        let six = Spread::of(vec![1.0, 2.0, 3.0, 4.0, 5.0, 6.0]).unwrap();
+        assert_eq!((six.low, six.median, six.high), (2.25, 3.5, 4.75));
     }
 }

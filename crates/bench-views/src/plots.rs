@@ -2,8 +2,8 @@
 //! SVG viewer's fonts, so no font files are needed, and GitHub renders the
 //! files inline.
 //!
-//! Lines join the medians of values about the server, with a band from the
-//! smallest to the largest repetition. A value the load generator bounded is
+//! Lines join the medians of values about the server, with a band around
+//! them (the repetitions' middle half from five on, else their range). A value the load generator bounded is
 //! a hollow marker on a dashed segment; a value from a model that did not
 //! serve every connection is a faded marker that no line joins. The caption
 //! under each plot says so, with counts. Bars are horizontal, one row per
@@ -182,8 +182,8 @@ where
             if run.len() > 1 {
                 let band: Vec<(f64, f64)> = run
                     .iter()
-                    .map(|d| (d.x, d.max))
-                    .chain(run.iter().rev().map(|d| (d.x, d.min)))
+                    .map(|d| (d.x, d.high))
+                    .chain(run.iter().rev().map(|d| (d.x, d.low)))
                     .collect();
                 plot.draw_series(std::iter::once(Polygon::new(
                     band,
@@ -383,9 +383,9 @@ fn dot_panel(
             anchored(12, HPos::Right),
         ))?;
         if let Some(dot) = &row.value {
-            if dot.state != State::Partial && dot.max > dot.min {
+            if dot.state != State::Partial && dot.high > dot.low {
                 plot.draw_series(LineSeries::new(
-                    [(dot.min, y), (dot.max, y)],
+                    [(dot.low, y), (dot.high, y)],
                     rgb(style).stroke_width(3),
                 ))?;
             }

@@ -12,7 +12,7 @@ use serde::Serialize;
 use bench::record::{BenchResults, LimitedBy, Outcome};
 use load::report::EchoTiming;
 
-use crate::figures::{At, Figure, Figures, Group, Spread};
+use crate::figures::{At, Figure, Figures, Group, Spread, band_words};
 use crate::numbers::{seconds_text, short_number};
 
 /// Marks a figure that came from a point the load generator limited too.
@@ -102,7 +102,7 @@ pub(crate) fn setting_lines(results: &BenchResults) -> Vec<String> {
             l.max_map_count.map_or("?".into(), |v| v.to_string()),
         ),
         format!(
-            "plan: fixed rates {:?} msg/s over {:?} connections; closed loop at {:?} connections with {:?}-byte messages; open loop at {:?} msg/s over {} connections; {} s measured after {} s warm-up per point, {} s idle hold at the largest point, connect timeout {} s, {} repetition(s) in ABBA order, {} s machine warm-up; the load's open-loop sends in bursts of {} µs; {pinning}",
+            "plan: fixed rates {:?} msg/s over {:?} connections; closed loop at {:?} connections with {:?}-byte messages; open loop at {:?} msg/s over {} connections; {} s measured after {} s warm-up per point, {} s idle hold at the largest point, connect timeout {} s, {} repetition(s) of each fixed-rate point and {} of the others in ABBA order, {} s machine warm-up; the load's open-loop sends in bursts of {} µs; {pinning}",
             p.efficiency_rates,
             p.efficiency_conns,
             p.conns,
@@ -113,6 +113,7 @@ pub(crate) fn setting_lines(results: &BenchResults) -> Vec<String> {
             p.warmup_s,
             p.hold_s,
             p.connect_timeout_s,
+            p.efficiency_repeat.unwrap_or(p.repeat),
             p.repeat,
             p.machine_warmup_s,
             p.burst_s * 1e6,
@@ -149,19 +150,24 @@ fn efficiency(figures: &Figures<'_>) -> String {
                 let group = figures.group(model, At::open(rate, conns, size));
                 let cpu = group.and_then(|g| Some((g, g.spread(Figure::CpuPerMessage)?)));
                 cpu.map_or("-".into(), |(group, s)| {
-                    format!("{}{}", range_text(&s, results.plan.repeat), marks(group))
+                    format!("{}{}", range_text(&s), marks(group))
                 })
             })
             .collect();
         let _ = writeln!(out, "| `{}` | {} |", info.name, cells.join(" | "));
     }
+    let runs = results
+        .plan
+        .efficiency_repeat
+        .unwrap_or(results.plan.repeat);
     let _ = writeln!(
         out,
-        "\nMedian (min-max) over repetitions; lower is better. {LOAD_MARK}: the load fell \
-         behind its schedule or was as busy as the server at that point; {PARTIAL_MARK}: not \
-         every connection was served (a bounded model).\n"
+        "\nMedian (band) over {runs} repetition(s), the band {}; lower is better. \
+         {LOAD_MARK}: the load fell behind its schedule or was as busy as the server at that \
+         point; {PARTIAL_MARK}: not every connection was served (a bounded model).\n",
+        band_words(runs)
     );
-    out.push_str("Which differences exceed the spread (`<`: the ranges do not overlap; `~`: they do, so the order is not established):\n\n");
+    out.push_str("Which differences exceed the spread (`<`: the bands do not overlap; `~`: they do, so the order is not established):\n\n");
     for &(rate, conns) in &points {
         let _ = writeln!(
             out,
@@ -211,14 +217,15 @@ fn point_header(points: &[(f64, usize)]) -> String {
     )
 }
 
-/// `4.1 (3.9-4.4)`, or the median alone for a single repetition.
-fn range_text(spread: &Spread, repeat: usize) -> String {
-    if repeat > 1 {
+/// `4.1 (3.9-4.4)`, the median and its band, or the median alone for a
+/// single repetition.
+fn range_text(spread: &Spread) -> String {
+    if spread.runs > 1 {
         format!(
             "{} ({}-{})",
             short_number(spread.median),
-            short_number(spread.min),
-            short_number(spread.max)
+            short_number(spread.low),
+            short_number(spread.high)
         )
     } else {
         short_number(spread.median)
@@ -238,7 +245,7 @@ fn marks(group: &Group<'_>) -> String {
 }
 
 /// The models at one fixed-rate point from cheapest to dearest, `<` where
-/// the ranges do not overlap and `~` where they do. Only models that served
+/// the bands do not overlap and `~` where they do. Only models that served
 /// every connection at every repetition are ranked.
 fn ranking(figures: &Figures<'_>, rate: f64, conns: usize) -> String {
     let at = At::open(rate, conns, figures.base_size);
@@ -257,7 +264,7 @@ fn ranking(figures: &Figures<'_>, rate: f64, conns: usize) -> String {
     for (i, (name, spread)) in ranked.iter().enumerate() {
         if i > 0 {
             let previous = &ranked[i - 1].1;
-            text.push_str(if previous.max < spread.min {
+            text.push_str(if previous.high < spread.low {
                 " < "
             } else {
                 " ~ "
@@ -367,8 +374,8 @@ pub(crate) fn summary(figures: &Figures<'_>) -> Table {
 fn peak_cell(figures: &Figures<'_>, model: usize, median: f64, conns: usize) -> String {
     let group = figures.group(model, At::closed(conns, figures.base_size));
     match group.and_then(|g| g.spread(Figure::MsgsPerS)) {
-        Some(spread) if figures.results.plan.repeat > 1 => {
-            format!("{} ({conns})", range_text(&Spread { median, ..spread }, 2))
+        Some(spread) if spread.runs > 1 => {
+            format!("{} ({conns})", range_text(&Spread { median, ..spread }))
         }
         _ => format!("{} ({conns})", short_number(median)),
     }

@@ -174,7 +174,7 @@
   }
 
   function spread(dot) {
-    return dot.min < dot.max ? `range ${shortNumber(dot.min)} to ${shortNumber(dot.max)}` : "no spread";
+    return dot.low < dot.high ? `${dot.runs >= data.quartiles_from ? "middle half" : "range"} ${shortNumber(dot.low)} to ${shortNumber(dot.high)} of ${dot.runs}` : "no spread";
   }
 
   // An axis's label without its parenthesis, for tooltips.
@@ -188,7 +188,7 @@
     const plot = { left: MARGIN.left, right: W - MARGIN.right, top: MARGIN.top, bottom: H - MARGIN.bottom };
     const xs = scale(chart.x, bounds(dots.map((d) => d.x), chart.x.log), [plot.left, plot.right]);
     // As the SVG plots do: a partial value has no band, so only its median counts.
-    const extent = (d) => (d.state === "partial" ? [d.y] : [d.min, d.max, d.y]);
+    const extent = (d) => (d.state === "partial" ? [d.y] : [d.low, d.high, d.y]);
     const ys = scale(chart.y, bounds(dots.flatMap(extent), chart.y.log), [plot.bottom, plot.top]);
     axes(root, chart, xs, ys, plot);
     svg("text", { transform: `translate(16,${(plot.top + plot.bottom) / 2}) rotate(-90)`, "text-anchor": "middle", "font-size": 12 }, root).textContent = chart.y.label;
@@ -203,7 +203,7 @@
         else runs[runs.length - 1].push(dot);
       }
       for (const run of runs.filter((r) => r.length > 1)) {
-        const edge = run.map((d) => `${xs.map(d.x)},${ys.map(d.max)}`).concat(run.slice().reverse().map((d) => `${xs.map(d.x)},${ys.map(d.min)}`));
+        const edge = run.map((d) => `${xs.map(d.x)},${ys.map(d.high)}`).concat(run.slice().reverse().map((d) => `${xs.map(d.x)},${ys.map(d.low)}`));
         svg("polygon", { points: edge.join(" "), fill: colour, "fill-opacity": 0.16 }, layer);
         for (let i = 1; i < run.length; i++) {
           const [a, b] = [run[i - 1], run[i]];
@@ -285,8 +285,8 @@
         const dot = row.value;
         if (dot === null) return;
         const layer = svg("g", { "data-model": model.name }, root);
-        if (dot.state !== "partial" && dot.max > dot.min) {
-          svg("line", { x1: xs.map(dot.min), x2: xs.map(dot.max), y1: y, y2: y, stroke: model.colour, "stroke-width": 3 }, layer);
+        if (dot.state !== "partial" && dot.high > dot.low) {
+          svg("line", { x1: xs.map(dot.low), x2: xs.map(dot.high), y1: y, y2: y, stroke: model.colour, "stroke-width": 3 }, layer);
         }
         valueMark(layer, row.model, [xs.map(Math.min(dot.x, range[1])), y], dot, [
           panel.title,

@@ -37,6 +37,8 @@ struct Data<'a> {
     summary: Table,
     charts: &'a [Chart],
     points: Vec<PointDigest<'a>>,
+    /// From this many repetitions on, a band is the middle half.
+    quartiles_from: usize,
 }
 
 #[derive(Serialize)]
@@ -162,6 +164,7 @@ pub(crate) fn report(
         summary: readme::summary(figures),
         charts,
         points: results.points.iter().map(PointDigest::of).collect(),
+        quartiles_from: crate::figures::QUARTILES_FROM,
     };
     let json = serde_json::to_string(&data)?;
     Ok(TEMPLATE
