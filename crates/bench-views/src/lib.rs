@@ -12,7 +12,7 @@
 //! use std::path::Path;
 //! use bench_views::Palette;
 //!
-//! let dir = Path::new("results/2026-11-28-full-2core-amd-epyc");
+//! let dir = Path::new("results/2026-12-06-full-2core-intel-xeon");
 //! let record = bench::record::read(dir)?;
 //! for view in bench_views::draw(dir, &record, &Palette::new(&["blocking", "tokio"]))? {
 //!     println!("{}", view.display());

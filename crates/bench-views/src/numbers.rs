@@ -9,7 +9,7 @@ pub(crate) fn seconds_text(seconds: f64) -> String {
     }
 }
 
-/// 1234567 as 1.23M, 0.5 as 0.5.
+/// 1234567 as 1.23M, 13.14 as 13.1, 0.5 as 0.5.
 pub(crate) fn short_number(value: f64) -> String {
     let abs = value.abs();
     if abs >= 1e6 {
@@ -18,8 +18,11 @@ pub(crate) fn short_number(value: f64) -> String {
         format!("{:.0}k", value / 1e3)
     } else if abs >= 1e3 {
         format!("{:.1}k", value / 1e3).replace(".0k", "k")
-    } else if abs >= 10.0 || value.fract() == 0.0 {
+    } else if abs >= 100.0 || value.fract() == 0.0 {
         format!("{value:.0}")
+    } else if abs >= 10.0 {
+        // 13.1 against 12.3 µs per message is the difference a reader needs.
+        format!("{value:.1}")
     } else {
         format!("{value:.2}")
     }
@@ -36,6 +39,18 @@ pub(crate) fn percentile_label(position: f64) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn short_numbers_keep_three_figures_below_a_thousand() {
+        let texts: Vec<String> = [0.5, 5.123, 13.14, 13.0, 123.4, 1234.0, 12_345.0, 1_234_567.0]
+            .into_iter()
+            .map(short_number)
+            .collect();
+        assert_eq!(
+            texts,
+            ["0.50", "5.12", "13.1", "13", "123", "1.2k", "12k", "1.235M"]
+        );
+    }
 
     #[test]
     fn spectrum_positions_read_as_percentiles_with_the_decimals_they_need() {

@@ -18,7 +18,7 @@
 //! returns with [`record::write`]. Reading a run back:
 //!
 //! ```no_run
-//! let dir = std::path::Path::new("results/2026-11-28-full-2core-amd-epyc");
+//! let dir = std::path::Path::new("results/2026-12-06-full-2core-intel-xeon");
 //! let record = bench::record::read(dir)?;
 //! println!("{} points, made by {}", record.points.len(), record.command);
 //! # Ok::<(), bench::record::ReadError>(())
