@@ -128,8 +128,16 @@ impl Spread {
             median: quantile(&values, 0.5),
             min,
             max,
-            low: if quartiles { quantile(&values, 0.25) } else { min },
-            high: if quartiles { quantile(&values, 0.75) } else { max },
+            low: if quartiles {
+                quantile(&values, 0.25)
+            } else {
+                min
+            },
+            high: if quartiles {
+                quantile(&values, 0.75)
+            } else {
+                max
+            },
             runs: values.len(),
         })
     }

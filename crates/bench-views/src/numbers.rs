@@ -42,10 +42,19 @@ mod tests {
 
     #[test]
     fn short_numbers_keep_three_figures_below_a_thousand() {
-        let texts: Vec<String> = [0.5, 5.123, 13.14, 13.0, 123.4, 1234.0, 12_345.0, 1_234_567.0]
-            .into_iter()
-            .map(short_number)
-            .collect();
+        let texts: Vec<String> = [
+            0.5,
+            5.123,
+            13.14,
+            13.0,
+            123.4,
+            1234.0,
+            12_345.0,
+            1_234_567.0,
+        ]
+        .into_iter()
+        .map(short_number)
+        .collect();
         assert_eq!(
             texts,
             ["0.50", "5.12", "13.1", "13", "123", "1.2k", "12k", "1.235M"]
