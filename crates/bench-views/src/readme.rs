@@ -113,7 +113,7 @@ pub(crate) fn setting_lines(results: &BenchResults) -> Vec<String> {
             p.warmup_s,
             p.hold_s,
             p.connect_timeout_s,
-            p.efficiency_repeat.unwrap_or(p.repeat),
+            p.efficiency_runs(),
             p.repeat,
             p.machine_warmup_s,
             p.burst_s * 1e6,
@@ -156,10 +156,7 @@ fn efficiency(figures: &Figures<'_>) -> String {
             .collect();
         let _ = writeln!(out, "| `{}` | {} |", info.name, cells.join(" | "));
     }
-    let runs = results
-        .plan
-        .efficiency_repeat
-        .unwrap_or(results.plan.repeat);
+    let runs = results.plan.efficiency_runs();
     let _ = writeln!(
         out,
         "\nMedian (band) over {runs} repetition(s), the band {}; lower is better. \

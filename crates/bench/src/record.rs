@@ -120,12 +120,17 @@ impl Plan {
             && self.efficiency_conns.contains(&connections)
     }
 
+    /// How many times the plan runs each fixed-rate efficiency point.
+    pub fn efficiency_runs(&self) -> usize {
+        self.efficiency_repeat.unwrap_or(self.repeat)
+    }
+
     /// How many times the plan runs a point (`rate` is `None` in the closed
     /// loop): the efficiency points `efficiency_repeat` times, the rest `repeat`.
     pub fn repetitions(&self, rate: Option<f64>, connections: usize, size: usize) -> usize {
         match rate {
             Some(rate) if self.is_efficiency_point(rate, connections, size) => {
-                self.efficiency_repeat.unwrap_or(self.repeat)
+                self.efficiency_runs()
             }
             _ => self.repeat,
         }
