@@ -26,8 +26,9 @@
 //! given two precautions. Its workers would pin themselves to cores, which
 //! would undo a benchmark's `taskset`, so pinning is off. And a coroutine
 //! that is never parked keeps its worker, so the session spends a
-//! [`Budget`](model::budget::Budget) and yields when it runs out (see
-//! [`green`]).
+//! [`Budget`](model::budget::Budget) and, when it runs out, waits until
+//! may's event loop has polled epoll again: may's own `yield_now` would
+//! not let it (see [`green`]).
 
 mod green;
 

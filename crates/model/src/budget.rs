@@ -33,7 +33,7 @@ impl Default for Budget {
 impl Budget {
     /// Counts `operations` done; true once the turn's [`OPERATIONS`] are
     /// used up, when the caller must yield (a new turn starts). For a
-    /// runtime whose yield is a call, not an `.await` (`may`'s `yield_now`).
+    /// runtime whose yield is a call, not an `.await` (`may`).
     pub fn turn_over(&mut self, operations: u32) -> bool {
         self.left = self.left.saturating_sub(operations);
         if self.left > 0 {
