@@ -211,6 +211,22 @@ fn a_burst_sends_what_falls_due_within_it_together_and_the_record_says_so() {
     let (p50, _) = on_time(&exact);
     assert!(p50 > 0.001, "no send can go out early: p50 lag {p50} us");
     assert_eq!(results(&exact)["errors"]["mismatch"], 0);
+    // Each send waits for its own wake-up, and the record says how late
+    // each one ended; a burst of 10 ms needs far fewer.
+    let wakes = |record: &Value| {
+        let wake = &results(record)["schedule"]["wake_lateness"];
+        assert!(
+            wake["max_us"].as_f64().unwrap() >= wake["p50_us"].as_f64().unwrap(),
+            "{wake}"
+        );
+        wake["count"].as_u64().unwrap()
+    };
+    let (exact_wakes, burst_wakes) = (wakes(&exact), wakes(&bursts));
+    assert!(exact_wakes >= 250, "{exact_wakes} wake-ups for 500 sends");
+    assert!(
+        burst_wakes * 2 < exact_wakes,
+        "bursts of 10 ms: {burst_wakes} wake-ups, exact spacing: {exact_wakes}"
+    );
 
     let (output, _) = load(addr, &[&args[..], &["--burst", "5s"]].concat());
     assert_eq!(output.status.code(), Some(2));
@@ -438,6 +454,7 @@ fn agents_split_one_run_and_measure_the_same_window() {
         .collect();
     let (mut messages, mut echo_count, mut sends) = (0, 0, 0);
     let mut kernel_timed = 0;
+    let mut wakes = 0;
     let (mut counted, mut squares) = (0, 0);
     for (k, mut agent) in agents.into_iter().enumerate() {
         assert!(agent.wait().unwrap().success(), "agent {k}");
@@ -455,6 +472,9 @@ fn agents_split_one_run_and_measure_the_same_window() {
         echo_count += results["latency"]["echo"]["count"].as_u64().unwrap();
         kernel_timed += results["echo_timing"]["kernel"].as_u64().unwrap();
         sends += results["schedule"]["send_lag"]["count"].as_u64().unwrap();
+        wakes += results["schedule"]["wake_lateness"]["count"]
+            .as_u64()
+            .unwrap();
         let per_connection = &results["fairness"]["per_connection"];
         assert_eq!(per_connection["connections"], 10, "{results}");
         counted += per_connection["messages"].as_u64().unwrap();
@@ -510,6 +530,10 @@ fn agents_split_one_run_and_measure_the_same_window() {
     assert!((scheduled - 3000.0).abs() < 1.0, "{merged}");
     // The send lag and Jain's index of all 30 connections, from the agents' sums.
     assert_eq!(merged["schedule"]["send_lag"]["count"], sends, "{merged}");
+    assert_eq!(
+        merged["schedule"]["wake_lateness"]["count"], wakes,
+        "{merged}"
+    );
     let jain = (counted * counted) as f64 / (30 * squares) as f64;
     let merged_jain = merged["fairness"]["jain_index"].as_f64().unwrap();
     assert!((merged_jain - jain).abs() < 1e-12, "{jain}: {merged}");

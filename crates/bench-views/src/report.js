@@ -414,6 +414,7 @@
     ["echo p50 / p99 / p99.9 / max (µs)", (p) => [p.p50_us, p.p99_us, p.p99_9_us, p.max_us].map(value).join(" / ")],
     ["errors", (p) => value(p.errors)],
     ["send lag p99 (µs), fell behind", (p) => (p.fell_behind === null ? "- (closed loop)" : `${value(p.send_lag_p99_us)}, ${p.fell_behind ? "yes" : "no"}`)],
+    ["latest end of a load's sleep (µs late)", (p) => (p.fell_behind === null ? "- (closed loop)" : value(p.wake_late_max_us))],
     ["server CPU µs per message", (p) => value(p.server_cpu_us_per_message)],
     ["load CPU µs per message", (p) => value(p.load_cpu_us_per_message)],
     ["time to connect and handshake", (p) => (p.ramp_s === null ? "-" : `${shortNumber(p.ramp_s * 1e3)} ms`)],

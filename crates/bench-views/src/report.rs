@@ -74,6 +74,8 @@ struct PointDigest<'a> {
     errors: Option<u64>,
     send_lag_p99_us: Option<f64>,
     fell_behind: Option<bool>,
+    /// How late the load's latest-ending sleep ended (absent before it was recorded).
+    wake_late_max_us: Option<f64>,
     server_cpu_us_per_message: Option<f64>,
     load_cpu_us_per_message: Option<f64>,
     ramp_s: Option<f64>,
@@ -116,6 +118,9 @@ impl<'a> PointDigest<'a> {
             errors: load.map(|l| l.errors.total()),
             send_lag_p99_us: schedule.and_then(|s| s.send_lag.as_ref()).map(|s| s.p99_us),
             fell_behind: schedule.map(|s| s.fell_behind),
+            wake_late_max_us: schedule
+                .and_then(|s| s.wake_lateness.as_ref())
+                .map(|s| s.max_us),
             server_cpu_us_per_message: Figure::CpuPerMessage.of(point),
             load_cpu_us_per_message: load.and_then(|l| l.load_cpu_us_per_message),
             ramp_s: load.and_then(|l| l.ramp_s),

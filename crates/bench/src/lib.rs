@@ -29,6 +29,7 @@ pub mod contender;
 mod matrix;
 mod point;
 pub mod record;
+mod sampling_priority;
 
 use std::path::Path;
 use std::time::Duration;

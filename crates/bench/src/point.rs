@@ -12,6 +12,7 @@ use server_process::Stopped;
 
 use crate::contender::Contender;
 use crate::record::{KernelUse, LimitedBy, Loop, Outcome, Plan, Point, ServerUse};
+use crate::sampling_priority::{at_lowest_priority, lower_this_thread};
 use crate::{GRACE, Spec};
 
 /// One model at one point: start its server, load it, sample it, stop it.
@@ -108,7 +109,8 @@ pub(crate) fn run_point(
         if phase == Phase::Warmup {
             kernel_connected = process_stats::kernel_memory();
         }
-        phases.push((phase, server.sample()));
+        let pid = server.pid();
+        phases.push((phase, at_lowest_priority(|| process_stats::sample(pid))));
     });
     let peaks = sampler.stop();
     if let (Some(before), Some(connected)) = (kernel_before, kernel_connected) {
@@ -265,8 +267,8 @@ fn describe_shortfall(results: &load::report::Results, wanted: usize, model: &Co
     note
 }
 
-/// Samples a process's RSS and threads every 100 ms on its own thread and
-/// keeps the peaks.
+/// Samples a process's RSS and threads every 100 ms on its own thread, at
+/// the lowest priority, and keeps the peaks.
 struct Sampler {
     stop: std::sync::mpsc::Sender<()>,
     thread: std::thread::JoinHandle<ProcSample>,
@@ -276,6 +278,7 @@ impl Sampler {
     fn start(pid: u32) -> Sampler {
         let (stop, stopped) = std::sync::mpsc::channel::<()>();
         let thread = std::thread::spawn(move || {
+            lower_this_thread();
             let mut peak = ProcSample::default();
             loop {
                 if let Some((rss_kib, threads)) = process_stats::rss_and_threads(pid) {

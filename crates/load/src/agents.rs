@@ -74,7 +74,8 @@ pub fn merge(agents: &[AgentRecord], logs: Option<Vec<IntervalLog>>) -> Result<R
             [connect, handshake, echo, echo_uncorrected],
             histograms.echo_user.as_ref(),
             histograms.send_lag.as_ref(),
-        ),
+        )
+        .with_wake_lateness(histograms.wake_lateness.as_ref()),
         clock: None,
         intervals,
     })
@@ -140,6 +141,7 @@ struct Histograms {
     latency: [Histogram<u64>; 4],
     echo_user: Option<Histogram<u64>>,
     send_lag: Option<Histogram<u64>>,
+    wake_lateness: Option<Histogram<u64>>,
 }
 
 fn add_histograms(agents: &[AgentRecord]) -> Result<Histograms, String> {
@@ -160,12 +162,14 @@ fn add_histograms(agents: &[AgentRecord]) -> Result<Histograms, String> {
         };
         let echo_user = optional(&encoded.echo_user)?;
         let send_lag = optional(&encoded.send_lag)?;
+        let wake_lateness = optional(&encoded.wake_lateness)?;
         match &mut sums {
             None => {
                 sums = Some(Histograms {
                     latency,
                     echo_user,
                     send_lag,
+                    wake_lateness,
                 });
             }
             Some(sums) => {
@@ -174,6 +178,7 @@ fn add_histograms(agents: &[AgentRecord]) -> Result<Histograms, String> {
                 }
                 sums.echo_user = add_if_both(sums.echo_user.take(), echo_user)?;
                 sums.send_lag = add_if_both(sums.send_lag.take(), send_lag)?;
+                sums.wake_lateness = add_if_both(sums.wake_lateness.take(), wake_lateness)?;
             }
         }
     }
@@ -228,7 +233,8 @@ fn merged_results(settings: &Settings, agents: &[AgentRecord], histograms: &Hist
         let any_behind = schedules.iter().any(|s| s.fell_behind);
         match &histograms.send_lag {
             Some(lag) => {
-                let mut whole = Schedule::check(requested, scheduled, achieved, lag);
+                let mut whole = Schedule::check(requested, scheduled, achieved, lag)
+                    .with_wake_lateness(histograms.wake_lateness.as_ref());
                 // One agent behind its share makes the run's figures suspect.
                 whole.fell_behind |= any_behind;
                 whole
@@ -239,6 +245,7 @@ fn merged_results(settings: &Settings, agents: &[AgentRecord], histograms: &Hist
                 scheduled_msgs_per_s: scheduled,
                 achieved_msgs_per_s: achieved,
                 send_lag: None,
+                wake_lateness: None,
                 fell_behind: any_behind,
             },
         }

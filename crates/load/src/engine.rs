@@ -89,6 +89,8 @@ pub(crate) struct ThreadReport {
     pub(crate) echo_timing: EchoTiming,
     /// Open loop: how late each send inside the window went out.
     pub(crate) send_lag: Histogram<u64>,
+    /// Open loop: how late each sleep inside the window ended.
+    pub(crate) wake_lateness: Histogram<u64>,
     /// Open loop: sends inside the window.
     pub(crate) sends: u64,
     /// Per second of the window (by completion time), the corrected and the
@@ -235,6 +237,7 @@ impl<'a> Worker<'a> {
                 echo_user: latency_histogram(),
                 echo_timing: EchoTiming::default(),
                 send_lag: latency_histogram(),
+                wake_lateness: latency_histogram(),
                 sends: 0,
                 intervals,
                 messages: 0,
@@ -338,8 +341,11 @@ impl<'a> Worker<'a> {
         .min(now + PHASE_CHECK);
         if wake > now {
             std::thread::sleep(wake - now);
-            self.wake_ahead
-                .observe(Instant::now().saturating_duration_since(wake));
+            let late = Instant::now().saturating_duration_since(wake);
+            self.wake_ahead.observe(late);
+            if self.control.window(wake) == Window::Inside {
+                self.report.wake_lateness.saturating_record(nanos(late));
+            }
         }
     }
 

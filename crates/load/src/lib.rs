@@ -246,6 +246,7 @@ fn merge(settings: Settings, reports: Vec<ThreadReport>, window: MeasuredWindow)
     let mut echo_user = latency_histogram();
     let mut echo_timing = Vec::new();
     let mut send_lag = latency_histogram();
+    let mut wake_lateness = latency_histogram();
     let mut intervals = IntervalLog::new(window.began);
     let mut errors = Errors::default();
     let mut per_connection = Vec::new();
@@ -262,6 +263,7 @@ fn merge(settings: Settings, reports: Vec<ThreadReport>, window: MeasuredWindow)
         let _ = echo_user.add(&report.echo_user);
         echo_timing.push(report.echo_timing);
         let _ = send_lag.add(&report.send_lag);
+        let _ = wake_lateness.add(&report.wake_lateness);
         intervals.add(report.intervals);
         drained += report.drained;
         unfinished += report.unfinished;
@@ -289,6 +291,7 @@ fn merge(settings: Settings, reports: Vec<ThreadReport>, window: MeasuredWindow)
         // carry their share.
         let scheduled = requested * ready as f64 / settings.connections.max(1) as f64;
         Schedule::check(requested, scheduled, sends as f64 / seconds, &send_lag)
+            .with_wake_lateness(Some(&wake_lateness))
     });
     let results = Results {
         connections_requested: settings.own_connections(),
@@ -333,7 +336,8 @@ fn merge(settings: Settings, reports: Vec<ThreadReport>, window: MeasuredWindow)
         [&connect, &handshake, &echo, &echo_uncorrected],
         Some(&echo_user),
         settings.rate.map(|_| &send_lag),
-    );
+    )
+    .with_wake_lateness(settings.rate.map(|_| &wake_lateness));
     Report {
         c10k_version: machine::VERSION,
         git_revision: machine::GIT_REVISION,
