@@ -259,7 +259,7 @@ pub(crate) fn run(args: &BenchArgs) -> anyhow::Result<ExitCode> {
     let command = crate::invocation::command_line();
     let estimate = bench::rough_duration(&plan, models.len());
     errln!(
-        "c10k bench: {} models x {} points, {} runs in all, at least {} min",
+        "c10k bench: {} models x {} points, up to {} runs (a bounded model runs once where it falls short), roughly {} min",
         models.len(),
         bench::specs(&plan).len(),
         bench::runs(&plan, models.len()),
