@@ -11,7 +11,7 @@
 //! A bounded contender that could not serve every connection in a point's
 //! first repetition is not run there again: its shortfall is by design and
 //! the same each time, and waiting out the connect timeout again and again
-//! took a third of the full preset.
+//! took half of the full preset.
 //!
 //! Each point gets a verdict on what limited it ([`record::LimitedBy`]),
 //! from both sides' CPU use during the window and, in the open loop, from
