@@ -381,6 +381,17 @@ impl<'r> Figures<'r> {
         self.groups.get(&(model, at))
     }
 
+    /// Whether a bounded model ran some point fewer times than the plan
+    /// gives it: the bench runs it once where it falls short by design.
+    pub(crate) fn bounded_ran_once(&self) -> bool {
+        let plan = &self.results.plan;
+        self.groups.iter().any(|(&(model, at), group)| {
+            self.results.models[model].bounded_because.is_some()
+                && group.points.len()
+                    < plan.repetitions(at.rate.map(f64::from_bits), at.connections, at.size)
+        })
+    }
+
     /// The fixed-rate points, `(rate, connections)`, in plan order.
     pub(crate) fn efficiency_points(&self) -> Vec<(f64, usize)> {
         self.results.plan.efficiency_points()

@@ -46,7 +46,7 @@ pub(crate) fn readme(figures: &Figures<'_>, plots: &[PathBuf]) -> String {
          async handshake loop), since a reader of the model reads both. `-`: not \
          measured, or not every connection was served.\n\n"
     );
-    out.push_str(&bounded(results));
+    out.push_str(&bounded(figures));
     out.push_str(&verdicts(results));
     out.push_str("## Plots\n\n");
     out.push_str(
@@ -379,8 +379,9 @@ fn peak_cell(figures: &Figures<'_>, model: usize, median: f64, conns: usize) -> 
 }
 
 /// The models bounded by design, with why.
-fn bounded(results: &BenchResults) -> String {
-    let bounded: Vec<String> = results
+fn bounded(figures: &Figures<'_>) -> String {
+    let bounded: Vec<String> = figures
+        .results
         .models
         .iter()
         .filter_map(|m| {
@@ -392,39 +393,16 @@ fn bounded(results: &BenchResults) -> String {
     if bounded.is_empty() {
         return String::new();
     }
-    let once = results
-        .models
-        .iter()
-        .any(|m| m.bounded_because.is_some() && ran_once_where_short(results, &m.name));
     format!(
         "Bounded by design (their shortfalls below are the lesson, not a failure):\n\n{}\n\n{}",
         bounded.join("\n"),
-        if once {
+        if figures.bounded_ran_once() {
             "Where one could not serve every connection in a point's first repetition, \
              it was not run there again: the shortfall is the same each time.\n\n"
         } else {
             ""
         }
     )
-}
-
-/// Whether `model` has fewer repetitions of some point than the plan gives
-/// it: the bench runs a bounded model once where it falls short by design.
-fn ran_once_where_short(results: &BenchResults, model: &str) -> bool {
-    let of_model = || results.points.iter().filter(|p| p.model == model);
-    of_model().filter(|p| p.repetition == 0).any(|first| {
-        let runs = of_model()
-            .filter(|p| {
-                p.mode == first.mode
-                    && p.connections == first.connections
-                    && p.size == first.size
-                    && p.rate == first.rate
-            })
-            .count();
-        runs < results
-            .plan
-            .repetitions(first.rate, first.connections, first.size)
-    })
 }
 
 /// How many of each model's points each verdict got.
