@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Is the open loop cheaper than what it measures? One `c10k bench` run,
-# server pinned to CPU 0 and load to CPU 1, 64 B, fixed rates of 20k, 50k,
+# server pinned to CPU 0 and load to CPU 1, 64 B (or SIZE), fixed rates of 20k, 50k,
 # 100k and 200k msg/s over 100 and 1,000 connections, against MODELS (in
 # ABBA order, REPEAT repetitions). Prints, per model and point, the medians
 # over the repetitions: server and load CPU microseconds per message and
@@ -9,18 +9,21 @@
 # 0.5), the send lag p99, the echo p50, and how many repetitions kept their
 # schedule (send lag p99 under 1 ms and at least 95% of the rate).
 #
-#   scripts/open-loop-cost.sh [REPEAT] [OUT] [MODELS]
-#       default: 3 repetitions, a temporary folder (printed), epoll-callback,io-uring
+#   scripts/open-loop-cost.sh [REPEAT] [OUT] [MODELS] [SIZE]
+#       default: 3 repetitions, a temporary folder (printed), epoll-callback,io-uring, 64 B
+# Messages over 4 KiB take the load's other path: it waits on its sockets,
+# woken by each echo, rather than sleeping through them (docs/load.md).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 repeat=${1:-3}
 out=${2:-$(mktemp -d /tmp/c10k-open-loop.XXXXXX)}
 models=${3:-epoll-callback,io-uring}
+size=${4:-64}
 [ "$(nproc)" -ge 2 ] || { echo "open-loop-cost: needs two cores to pin to" >&2; exit 1; }
 
 cargo build --release --quiet -p bench-harness --bin c10k
-echo "open-loop-cost: $models, $repeat repetitions; $(uname -r); run in $out"
-target/release/c10k bench --models "$models" --pin \
+echo "open-loop-cost: $models, $size B, $repeat repetitions; $(uname -r); run in $out"
+target/release/c10k bench --models "$models" --pin --sizes "$size" \
     --efficiency-rates 20k,50k,100k,200k --efficiency-conns 100,1000 --conns 100 \
     --rates 20k --rate-conns 100 -d 3 --repeat "$repeat" --hold 0 -q --out "$out" >/dev/null
 

@@ -20,7 +20,8 @@
 //! meanwhile with one non-blocking poll. It waits on the sockets only
 //! where something must react to them: the ramp, the closed loop, the
 //! drain, messages too large to leave in the socket buffers, and sockets
-//! the kernel does not stamp. Each echo's read time is recorded too (the
+//! the kernel does not stamp ([`SocketWait`], which ends at the next send
+//! to the nanosecond). Each echo's read time is recorded too (the
 //! user-space timing), to show the difference.
 //!
 //! The measured window counts echoes by when they complete: every echo that
@@ -40,7 +41,7 @@ use std::time::{Duration, Instant, SystemTime};
 
 use hdrhistogram::Histogram;
 use mio::net::TcpStream;
-use mio::{Events, Interest, Poll, Token};
+use mio::{Interest, Poll, Token};
 use slab::Slab;
 use socket2::{Domain, Protocol, Socket, Type};
 
@@ -48,9 +49,9 @@ use super::control::{Control, Phase, Window};
 use super::kernel_timestamps;
 use super::message;
 use super::report::{EchoTiming, ErrorKind, Errors};
-use super::send_clock::SendClock;
 use super::send_order::SendOrder;
 use super::settings::Settings;
+use super::socket_wait::SocketWait;
 
 /// How often a load thread looks at the phase when nothing else wakes it.
 const PHASE_CHECK: Duration = Duration::from_millis(20);
@@ -58,11 +59,10 @@ const PHASE_CHECK: Duration = Duration::from_millis(20);
 /// loop keeps answering the connections it already has.
 const CONNECTS_PER_TURN: usize = 256;
 const EVENTS_PER_POLL: usize = 1024;
-/// The send clock rings this much before the send (or `--burst` before, if
-/// that is less): waking up takes about as long here, and a send that goes
-/// out late counts its lateness as latency (one early, within the burst, is
-/// timed from when it went). A thread that sleeps instead learns its own
-/// lateness and wakes that much ahead ([`WakeAhead`]).
+/// A thread first wakes this much before a send (or `--burst` before, if
+/// that is less), then learns its own lateness and wakes that much ahead
+/// ([`WakeAhead`]): a send that goes out late counts its lateness as
+/// latency, while one early, within the burst, is timed from when it went.
 const WAKE_AHEAD: Duration = Duration::from_micros(25);
 /// The largest message whose echo may wait in the socket for the thread's
 /// next wake: one that fits in the smallest send and receive buffers Linux
@@ -71,8 +71,6 @@ const WAKE_AHEAD: Duration = Duration::from_micros(25);
 const WAKELESS_MAX_SIZE: usize = 4096;
 /// Per-second histogram pairs a thread allocates before the window.
 const PREALLOCATED_SECONDS: u64 = 300;
-/// The send clock's token; connections are slab keys, far below it.
-const SEND_CLOCK: Token = Token(usize::MAX);
 
 /// What one load thread measured.
 #[derive(Debug)]
@@ -89,7 +87,8 @@ pub(crate) struct ThreadReport {
     pub(crate) echo_timing: EchoTiming,
     /// Open loop: how late each send inside the window went out.
     pub(crate) send_lag: Histogram<u64>,
-    /// Open loop: how late each sleep inside the window ended.
+    /// Open loop: how late each wait for a send inside the window ended (a
+    /// sleep, or a wait on the sockets that no socket cut short).
     pub(crate) wake_lateness: Histogram<u64>,
     /// Open loop: sends inside the window.
     pub(crate) sends: u64,
@@ -163,8 +162,8 @@ pub(crate) struct Worker<'a> {
     deadlines: BinaryHeap<Reverse<(Instant, usize, u32)>>,
     /// Open loop: which connection sends next, and when.
     send_order: Option<SendOrder>,
-    /// Open loop: wakes the thread for the first timer to the microsecond.
-    send_clock: Option<SendClock>,
+    /// Waits for the sockets until the first timer, to the nanosecond.
+    wait: SocketWait,
     /// The last echo read came with a kernel stamp: echoes may wait for
     /// the next wake without losing their time.
     stamped: bool,
@@ -201,10 +200,7 @@ impl<'a> Worker<'a> {
             .collect();
         let send_order = SendOrder::new(settings, to_open.iter().copied());
         let poll = Poll::new()?;
-        let send_clock = match settings.rate {
-            Some(_) => Some(SendClock::new(poll.registry(), SEND_CLOCK)?),
-            None => None,
-        };
+        let wait = SocketWait::new(&poll, EVENTS_PER_POLL, settings.rate.is_some())?;
         // Every second the window and drain can have, allocated before
         // the window rather than on its hot path; a longer run (a soak)
         // adds a pair a second after these, rather than zeroing a quarter
@@ -218,7 +214,7 @@ impl<'a> Worker<'a> {
             settings,
             control,
             poll,
-            send_clock,
+            wait,
             stamped: true,
             wake_ahead: WakeAhead::new(settings.burst),
             unpublished_messages: 0,
@@ -259,7 +255,7 @@ impl<'a> Worker<'a> {
 
     /// Runs until the stop phase; returns what was measured.
     pub(crate) fn run(mut self) -> io::Result<ThreadReport> {
-        let mut events = Events::with_capacity(EVENTS_PER_POLL);
+        let mut ready = Vec::with_capacity(EVENTS_PER_POLL);
         // A sleep ends when asked, not up to 50 us later (the default
         // slack), which every send after it would carry as lateness.
         let _ = rustix::thread::set_current_timer_slack(NonZeroU64::new(1));
@@ -274,22 +270,24 @@ impl<'a> Worker<'a> {
                 self.start_traffic(now);
             }
             self.report_ramp_done();
-            let timeout = if self.echoes_can_wait(phase) {
+            let (wake, coarse) = if self.echoes_can_wait(phase) {
                 self.sleep_to_next_send(now, phase);
-                Duration::ZERO
+                (None, Duration::ZERO)
             } else {
-                self.poll_timeout(now, phase)
+                self.wake_at(now, phase)
             };
-            if let Err(err) = self.poll.poll(&mut events, Some(timeout))
-                && err.kind() != io::ErrorKind::Interrupted
+            match self
+                .wait
+                .wait(&mut self.poll, now, wake, coarse, &mut ready)
             {
-                return Err(err);
+                Err(err) if err.kind() != io::ErrorKind::Interrupted => return Err(err),
+                _ => {}
             }
-            for event in events.iter() {
-                match (event.token(), &mut self.send_clock) {
-                    (SEND_CLOCK, Some(clock)) => clock.rang(),
-                    (token, _) => self.on_ready(token.0),
-                }
+            if let (true, Some(wake)) = (ready.is_empty(), wake) {
+                self.woke(wake, Instant::now());
+            }
+            for &token in &ready {
+                self.on_ready(token.0);
             }
             self.fire_timers(Instant::now());
             self.publish();
@@ -333,19 +331,31 @@ impl<'a> Worker<'a> {
     /// Sleeps until the first timer falls due, less the wake-ahead, or at
     /// most until the next look at the phase.
     fn sleep_to_next_send(&mut self, now: Instant, phase: Phase) {
-        let ahead = self.wake_ahead.get();
-        let wake = match self.first_due(phase) {
-            Some(at) => at.checked_sub(ahead).unwrap_or(at),
-            None => now + PHASE_CHECK,
-        }
-        .min(now + PHASE_CHECK);
+        let wake = self
+            .first_due(phase)
+            .map_or(now + PHASE_CHECK, |at| self.ahead_of(at))
+            .min(now + PHASE_CHECK);
         if wake > now {
             std::thread::sleep(wake - now);
-            let late = Instant::now().saturating_duration_since(wake);
-            self.wake_ahead.observe(late);
-            if self.control.window(wake) == Window::Inside {
-                self.report.wake_lateness.saturating_record(nanos(late));
-            }
+            self.woke(wake, Instant::now());
+        }
+    }
+
+    /// When to wake for something due `at`: the wake-ahead before it.
+    fn ahead_of(&self, at: Instant) -> Instant {
+        at.checked_sub(self.wake_ahead.get()).unwrap_or(at)
+    }
+
+    /// A sleep meant to end at `wake` ended at `now`, not cut short by a
+    /// socket: learns how late it was, and records it in the window.
+    fn woke(&mut self, wake: Instant, now: Instant) {
+        // Ended before its time: by the look at the phase, not the timer.
+        let Some(late) = now.checked_duration_since(wake) else {
+            return;
+        };
+        self.wake_ahead.observe(late);
+        if self.settings.rate.is_some() && self.control.window(wake) == Window::Inside {
+            self.report.wake_lateness.saturating_record(nanos(late));
         }
     }
 
@@ -378,7 +388,10 @@ impl<'a> Worker<'a> {
         deadline.into_iter().chain(send).min()
     }
 
-    fn poll_timeout(&mut self, now: Instant, phase: Phase) -> Duration {
+    /// When a wait on the sockets must end: at the first timer less the
+    /// wake-ahead, to the nanosecond; and within the returned duration,
+    /// for the next connect of the ramp and the next look at the phase.
+    fn wake_at(&self, now: Instant, phase: Phase) -> (Option<Instant>, Duration) {
         let next_open = match (self.to_open.front(), self.settings.connect_rate) {
             (Some(_), None) => Some(Duration::ZERO),
             (Some(&id), Some(rate)) => {
@@ -386,25 +399,9 @@ impl<'a> Worker<'a> {
             }
             (None, _) => None,
         };
-        let first = self.first_due(phase);
-        let ahead = WAKE_AHEAD.min(self.settings.burst);
-        let next_timer = match (first, &mut self.send_clock) {
-            (Some(at), Some(clock)) => {
-                match clock.ring_at(at.checked_sub(ahead).unwrap_or(at), now) {
-                    Ok(()) => None,
-                    // Without the clock, the millisecond sleep below.
-                    Err(_) => Some(at),
-                }
-            }
-            (first, _) => first,
-        }
-        // Whole milliseconds, rounded down: mio would round up.
-        .map(|at| Duration::from_millis(at.saturating_duration_since(now).as_millis() as u64));
-        [Some(PHASE_CHECK), next_open, next_timer]
-            .into_iter()
-            .flatten()
-            .min()
-            .unwrap_or(PHASE_CHECK)
+        let wake = self.first_due(phase).map(|at| self.ahead_of(at));
+        let coarse = next_open.map_or(PHASE_CHECK, |open| open.min(PHASE_CHECK));
+        (wake, coarse)
     }
 
     fn open_time(&self, id: u32, rate: f64) -> Instant {
@@ -903,7 +900,7 @@ fn nanos(duration: Duration) -> u64 {
         .max(1)
 }
 
-/// How far ahead of a send a sleeping thread asks to wake: the lateness of
+/// How far ahead of a send a thread asks to wake: the lateness of
 /// its recent wake-ups (a maximum that loses 1/64 per wake, so one stall is
 /// forgotten within a few hundred wakes), never more than the burst, within
 /// which a send may go out early.

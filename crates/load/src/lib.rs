@@ -53,6 +53,7 @@ pub mod report;
 mod send_clock;
 mod send_order;
 pub mod settings;
+mod socket_wait;
 
 use std::io;
 use std::sync::atomic::Ordering;

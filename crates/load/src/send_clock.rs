@@ -1,12 +1,7 @@
-//! The open loop's alarm clock: a timerfd that wakes a load thread at the
-//! microsecond its next send falls due.
-//!
-//! `epoll_wait` sleeps in whole milliseconds. A thread that can only wake
-//! on the millisecond has to send everything due within the next one at
-//! once, and then the echoes of the first sends wait while the last go out:
-//! at 6,000 msg/s on one thread that batching tripled the measured p50. A
-//! timerfd in the same epoll set ends the sleep at the send's own time, so
-//! only the sends due together go out together.
+//! A timerfd that ends a load thread's wait on its sockets at the
+//! microsecond its next send falls due, for kernels without `epoll_pwait2`
+//! ([`super::socket_wait`] says why the moment matters): in the same epoll
+//! set as the sockets, it makes the set ready at the send's own time.
 
 use std::io;
 use std::os::fd::{AsRawFd, OwnedFd};
