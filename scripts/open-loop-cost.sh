@@ -7,7 +7,9 @@
 # their ratio (goal: at most 1.0), the load's and the server's sleeps
 # (voluntary context switches) per message (goal at 50k: the load at most
 # 0.5), the send lag p99, the echo p50, and how many repetitions kept their
-# schedule (send lag p99 under 1 ms and at least 95% of the rate).
+# schedule (send lag p99 under 1 ms and at least 95% of the rate). Then,
+# per model and connection count, each side's CPU per message fitted as a
+# cost per message plus a cost per sleep (docs/load.md says what it shows).
 #
 #   scripts/open-loop-cost.sh [REPEAT] [OUT] [MODELS] [SIZE]
 #       default: 3 repetitions, a temporary folder (printed), epoll-callback,io-uring, 64 B
@@ -52,5 +54,37 @@ for model in "${names[@]}"; do
             printf '%-16s %6s %7s %9.2f %9.2f %10.2f %11.3f %11.3f %9.1f %8.1f %12s\n' "$model" "$conns" \
                 "$rate" "$(col 1)" "$(col 2)" "$(col 3)" "$(col 4)" "$(col 5)" "$(col 6)" "$(col 7)" "$on"
         done
+    done
+done
+
+# Where the difference lies: each side's CPU per message as a cost per
+# message plus a cost per sleep (its voluntary context switches per
+# message), fitted by least squares over the repetitions that kept their
+# schedule, all rates together, per model and connection count.
+echo
+echo "CPU us per message = a + b x sleeps per message (least squares over the repetitions on schedule)"
+printf '%-16s %6s %5s %12s %12s %12s %12s\n' model conns runs "load a" "load b" "server a" "server b"
+for model in "${names[@]}"; do
+    for conns in 100 1000; do
+        awk -F, -v model="$model" -v conns="$conns" '
+            FNR == 1 { for (i = 1; i <= NF; i++) c[$i] = i; next }
+            $c["model"] == model && $c["loop"] == "open" && $c["connections"] == conns \
+                && $c["outcome"] == "Ok" && $c["send_lag_p99_us"] < 1000 \
+                && $c["achieved_msgs_per_s"] >= 0.95 * $c["rate"] {
+                n++
+                lx[n] = $c["load_switches_per_msg"]; ly[n] = $c["load_cpu_us_per_msg"]
+                sx[n] = $c["server_switches_per_msg"]; sy[n] = $c["server_cpu_us_per_msg"]
+            }
+            function fit(x, y,    i, mx, my, sxx, sxy) {
+                for (i = 1; i <= n; i++) { mx += x[i] / n; my += y[i] / n }
+                for (i = 1; i <= n; i++) { sxx += (x[i] - mx) ^ 2; sxy += (x[i] - mx) * (y[i] - my) }
+                slope = sxx > 0 ? sxy / sxx : 0
+                return my - slope * mx
+            }
+            END {
+                if (n < 3) exit
+                la = fit(lx, ly); lb = slope; sa = fit(sx, sy); sb = slope
+                printf "%-16s %6s %5d %12.2f %12.1f %12.2f %12.1f\n", model, conns, n, la, lb, sa, sb
+            }' "$out/results.csv"
     done
 done
