@@ -363,6 +363,34 @@ fn a_load_that_cannot_keep_its_schedule_is_flagged_and_one_that_can_is_not() {
     assert!((190.0..=210.0).contains(&achieved), "{schedule}");
 }
 
+/// Messages over 4 KiB keep the thread waiting on its sockets rather than
+/// sleeping through the echoes; the wait still ends at each send's moment
+/// (no later than the burst allows), and the record counts those wake-ups
+/// with how late each ended.
+#[test]
+fn a_load_waiting_on_its_sockets_still_wakes_for_each_send_on_time() {
+    let addr = test_server(true, faithful);
+    let (output, record) = load(
+        addr,
+        &["-c", "4", "-t", "1", "-s", "16384", "--rate", "400", "-d", "1"],
+    );
+    assert!(output.status.success(), "{output:?}");
+    let record = record.unwrap();
+    let results = results(&record);
+    assert_eq!(results["errors"]["mismatch"], 0, "{results}");
+    let schedule = &results["schedule"];
+    let sends = schedule["send_lag"]["count"].as_u64().unwrap();
+    assert!(sends >= 300, "{schedule}");
+    // Woken early by the learned wake-ahead, most sends go on or before
+    // their time; a wait rounded to the millisecond would not.
+    let lag_p50 = schedule["send_lag"]["p50_us"].as_f64().unwrap();
+    assert!(lag_p50 < 100.0, "send lag p50 {lag_p50} us: {schedule}");
+    // Each send is 2.5 ms from the next, far more than the burst: a wait
+    // ended by its moment, not by an echo, for nearly every one.
+    let wakes = schedule["wake_lateness"]["count"].as_u64().unwrap();
+    assert!(wakes * 2 >= sends, "{wakes} timed wake-ups for {sends} sends");
+}
+
 #[test]
 fn the_window_counts_by_completion_so_littles_law_holds_at_1000_connections() {
     let served = common::Served::start(&["epoll-callback"]);
