@@ -2,7 +2,9 @@
 # Is the open loop cheaper than what it measures? One `c10k bench` run,
 # server pinned to CPU 0 and load to CPU 1, 64 B (or SIZE), fixed rates of 20k, 50k,
 # 100k and 200k msg/s over 100 and 1,000 connections, against MODELS (in
-# ABBA order, REPEAT repetitions). Prints, per model and point, the medians
+# ABBA order, REPEAT repetitions) and a plain echo server in C with
+# nothing of ours in it (peers/c/epoll_echo.c, built with the C compiler
+# cargo links with; PLAIN=0 leaves it out). Prints, per model and point, the medians
 # over the repetitions: server and load CPU microseconds per message and
 # their ratio (goal: at most 1.0), the load's and the server's sleeps
 # (voluntary context switches) per message (goal at 50k: the load at most
@@ -24,8 +26,17 @@ size=${4:-64}
 [ "$(nproc)" -ge 2 ] || { echo "open-loop-cost: needs two cores to pin to" >&2; exit 1; }
 
 cargo build --release --quiet -p bench-harness --bin c10k
-echo "open-loop-cost: $models, $size B, $repeat repetitions; $(uname -r); run in $out"
-target/release/c10k bench --models "$models" --pin --sizes "$size" \
+plain=()
+if [ "${PLAIN:-1}" != 0 ]; then
+    mkdir -p target/peers
+    cc -O2 -o target/peers/epoll_echo peers/c/epoll_echo.c
+    plain=(--server "c-epoll-echo=$PWD/target/peers/epoll_echo {addr}" --handshake none)
+    models_and_plain=$models,c-epoll-echo
+else
+    models_and_plain=$models
+fi
+echo "open-loop-cost: $models_and_plain, $size B, $repeat repetitions; $(uname -r); run in $out"
+target/release/c10k bench --models "$models" "${plain[@]}" --pin --sizes "$size" \
     --efficiency-rates 20k,50k,100k,200k --efficiency-conns 100,1000 --conns 100 \
     --rates 20k --rate-conns 100 -d 3 --repeat "$repeat" --hold 0 -q --out "$out" >/dev/null
 
@@ -33,7 +44,7 @@ target/release/c10k bench --models "$models" --pin --sizes "$size" \
 median() { sort -n | awk '{ v[NR] = $1 } END { if (NR) print (NR % 2 ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2); else print "-" }'; }
 printf '%-16s %6s %7s %9s %9s %10s %11s %11s %9s %8s %12s\n' model conns rate "srv us" "load us" load/srv \
     "load slp/m" "srv slp/m" "lag p99" "p50 us" "on schedule"
-IFS=, read -ra names <<<"$models"
+IFS=, read -ra names <<<"$models_and_plain"
 for model in "${names[@]}"; do
     for conns in 100 1000; do
         for rate in 20000 50000 100000 200000; do
