@@ -372,7 +372,9 @@ fn a_load_waiting_on_its_sockets_still_wakes_for_each_send_on_time() {
     let addr = test_server(true, faithful);
     let (output, record) = load(
         addr,
-        &["-c", "4", "-t", "1", "-s", "16384", "--rate", "400", "-d", "1"],
+        &[
+            "-c", "4", "-t", "1", "-s", "16384", "--rate", "400", "-d", "1",
+        ],
     );
     assert!(output.status.success(), "{output:?}");
     let record = record.unwrap();
@@ -388,7 +390,10 @@ fn a_load_waiting_on_its_sockets_still_wakes_for_each_send_on_time() {
     // Each send is 2.5 ms from the next, far more than the burst: a wait
     // ended by its moment, not by an echo, for nearly every one.
     let wakes = schedule["wake_lateness"]["count"].as_u64().unwrap();
-    assert!(wakes * 2 >= sends, "{wakes} timed wake-ups for {sends} sends");
+    assert!(
+        wakes * 2 >= sends,
+        "{wakes} timed wake-ups for {sends} sends"
+    );
 }
 
 #[test]

@@ -283,7 +283,8 @@ impl<'a> Worker<'a> {
                 Err(err) if err.kind() != io::ErrorKind::Interrupted => return Err(err),
                 _ => {}
             }
-            if let (true, Some(wake)) = (ready.is_empty(), wake) {
+            // A wait that was to sleep and that no socket ended: timed.
+            if let Some(wake) = wake.filter(|&wake| wake > now && ready.is_empty()) {
                 self.woke(wake, Instant::now());
             }
             for &token in &ready {
