@@ -37,8 +37,8 @@
 //! after the socket was reported writable, so on that driver a client
 //! that reads slowly but steadily is cut as idle (a conformance case it
 //! misses by design, checked in `tests/legacy_driver.rs`). On that driver
-//! `no_starvation` also fails in most runs, for a reason not yet found
-//! (the same file says what was measured).
+//! `no_starvation` also fails in most runs of a debug build, though not of
+//! a release build (the same file says what was measured).
 //!
 //! # What a connection costs
 //!
