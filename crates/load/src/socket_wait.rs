@@ -50,11 +50,13 @@ impl SocketWait {
         };
         // Nothing is registered yet, so this consumes no event; it only
         // asks whether the kernel has the call (ENOSYS before 5.11), or a
-        // seccomp filter that predates it refuses it (EPERM: Docker's did).
+        // seccomp filter older than the call refuses it (EPERM).
         match wait.pwait2(poll, Duration::ZERO) {
             Err(err) if matches!(err.raw_os_error(), Some(libc::ENOSYS | libc::EPERM)) => {
                 wait.fall_back(poll, exact)?
             }
+            // A signal came: the call is there.
+            Err(err) if err.kind() == io::ErrorKind::Interrupted => {}
             Err(err) => return Err(err),
             Ok(_) => {}
         }
