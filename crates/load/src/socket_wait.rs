@@ -87,9 +87,9 @@ impl SocketWait {
         ready: &mut Vec<Token>,
     ) -> io::Result<()> {
         ready.clear();
+        let until_at = at.map_or(coarse, |at| at.saturating_duration_since(now).min(coarse));
         let Some(fallback) = &mut self.fallback else {
-            let timeout = at.map_or(coarse, |at| at.saturating_duration_since(now).min(coarse));
-            let count = self.pwait2(poll, timeout)?;
+            let count = self.pwait2(poll, until_at)?;
             ready.extend(
                 self.events[..count]
                     .iter()
@@ -97,14 +97,12 @@ impl SocketWait {
             );
             return Ok(());
         };
-        let mut timeout = coarse;
-        if let Some(at) = at {
-            let rung = fallback.clock.as_mut().map(|clock| clock.ring_at(at, now));
-            if !matches!(rung, Some(Ok(()))) {
-                // Without the clock, the millisecond before the moment.
-                timeout = timeout.min(at.saturating_duration_since(now));
-            }
-        }
+        let rung = at.and_then(|at| fallback.clock.as_mut().map(|clock| clock.ring_at(at, now)));
+        // Without the clock, the millisecond before the moment.
+        let timeout = match rung {
+            Some(Ok(())) => coarse,
+            _ => until_at,
+        };
         // Whole milliseconds, rounded down: mio would round up.
         let timeout = Duration::from_millis(timeout.as_millis() as u64);
         poll.poll(&mut fallback.events, Some(timeout))?;
